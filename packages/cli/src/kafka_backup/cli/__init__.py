@@ -1,0 +1,3 @@
+"""The ``kafka-backup`` command line."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+from kafka_backup.cli.main import main
+
+main()

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Everything a fresh machine needs, idempotent: uv (from PyPI), system packages, the Python workspace, Kafka jars.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need_apt+=(maven)
+command -v promtool >/dev/null || need_apt+=(prometheus)
+command -v kcat >/dev/null || need_apt+=(kcat)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: missing system packages: ${need_apt[*]} (install them with apt-get as root)" >&2; exit 1
+  fi
+  echo "installing system packages: ${need_apt[*]}"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # the Debian prometheus package starts a server we do not want; tests start their own
+  if systemctl list-units >/dev/null 2>&1; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
+  pkill -x prometheus 2>/dev/null || true
+fi
+
+scripts/uv sync --all-packages --locked --quiet
+PYTHONPATH=tests scripts/uv run --quiet python -m rig kafka fetch >/dev/null
