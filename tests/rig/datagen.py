@@ -30,7 +30,9 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, config: dict[str, 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     if topic in admin.list_topics(timeout=10).topics:
         return
-    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})])
+    futures = admin.create_topics(
+        [NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})]
+    )
     futures[topic].result(timeout=30)
 
 
