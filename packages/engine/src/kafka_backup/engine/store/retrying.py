@@ -1,0 +1,82 @@
+"""A :class:`Store` layer that retries transient failures with exponential backoff and jitter (tenacity).
+
+Only errors marked ``retryable`` (timeouts, throttling, connection failures, 5xx) are retried; authentication and
+not-found errors surface at once. When the attempts run out, the last error is raised as it is: it already names
+the object and the cause. ``on_retry`` lets telemetry count retries without this layer knowing about metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from kafka_backup.engine.errors import BackupError
+from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+from tenacity.wait import wait_exponential_jitter
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    initial_delay: float = 0.2
+    max_delay: float = 10.0
+    deadline: float = 120.0
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, BackupError) and exc.retryable
+
+
+class RetryingStore:
+    def __init__(
+        self,
+        inner: Store,
+        policy: RetryPolicy | None = None,
+        on_retry: Callable[[str, BaseException], None] | None = None,
+    ) -> None:
+        self._inner = inner
+        self._policy = policy or RetryPolicy()
+        self._on_retry = on_retry
+
+    @property
+    def backend(self) -> Backend:
+        return self._inner.backend
+
+    @property
+    def url(self) -> str:
+        return self._inner.url
+
+    def _call(self, action: str, fn: Callable[[], T]) -> T:
+        def before_sleep(state: RetryCallState) -> None:
+            if self._on_retry and state.outcome is not None:
+                exc = state.outcome.exception()
+                if exc is not None:
+                    self._on_retry(action, exc)
+
+        retrying = Retrying(
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(self._policy.attempts) | stop_after_delay(self._policy.deadline),
+            wait=wait_exponential_jitter(initial=self._policy.initial_delay, max=self._policy.max_delay),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retrying(fn)
+
+    def put(self, key: str, data: bytes, *, operation: Operation) -> None:
+        self._call("put", lambda: self._inner.put(key, data, operation=operation))
+
+    def get(self, key: str, *, operation: Operation, start: int | None = None, end: int | None = None) -> bytes:
+        return self._call("get", lambda: self._inner.get(key, operation=operation, start=start, end=end))
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        return self._call("stat", lambda: self._inner.stat(key))
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        return self._call("list", lambda: self._inner.list(prefix))
+
+    def delete(self, key: str) -> None:
+        self._call("delete", lambda: self._inner.delete(key))
