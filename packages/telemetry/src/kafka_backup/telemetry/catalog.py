@@ -278,7 +278,7 @@ BACKUP_STORAGE_WRITE_LATENCY_SECONDS = Family(
     "kafka_backup_storage_write_latency_seconds",
     Kind.HISTOGRAM,
     "s",
-    "Storage write latency; backend is file, s3, gcs or azure; operation is segment, manifest or checkpoint.",
+    "Storage write latency; backend is filesystem, s3, gcs or azure; operation is segment, manifest or checkpoint.",
     ("backend", "operation"),
     Group.STORAGE,
     "prd+reference",

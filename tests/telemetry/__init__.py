@@ -1,0 +1,1 @@
+"""Tests of kafka_backup.telemetry, one module per package module."""
