@@ -20,5 +20,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   pkill -x prometheus 2>/dev/null || true
 fi
 
-scripts/uv sync --all-packages --locked --quiet
+# reinstalling the three workspace packages is cheap and avoids stale editable builds from the uv cache
+scripts/uv sync --all-packages --locked --quiet \
+  --reinstall-package kafka-backup --reinstall-package kafka-backup-engine --reinstall-package kafka-backup-telemetry
 PYTHONPATH=tests scripts/uv run --quiet python -m rig kafka fetch >/dev/null

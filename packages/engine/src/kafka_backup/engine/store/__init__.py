@@ -7,11 +7,14 @@ from typing import Any
 
 from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store
 from kafka_backup.engine.store.fsspec import FsspecStore, backend_of
+from kafka_backup.engine.store.instrumented import InstrumentedStore
 from kafka_backup.engine.store.retrying import RetryingStore, RetryPolicy
+from kafka_backup.telemetry.catalog import Metrics
 
 __all__ = [
     "Backend",
     "FsspecStore",
+    "InstrumentedStore",
     "ObjectInfo",
     "Operation",
     "RetryPolicy",
@@ -26,8 +29,20 @@ def open_store(
     url: str,
     options: Mapping[str, Any] | None = None,
     *,
+    metrics: Metrics | None = None,
+    backup_id: str = "",
     retry: RetryPolicy | None = None,
     on_retry: Callable[[str, BaseException], None] | None = None,
 ) -> Store:
-    """The store for ``url``: fsspec underneath, retries around it."""
-    return RetryingStore(FsspecStore(url, options), retry, on_retry)
+    """The store for ``url``: fsspec underneath, measured per call when ``metrics`` is given, retries around it."""
+    store: Store = FsspecStore(url, options)
+    if metrics is not None:
+        store = InstrumentedStore(store, metrics, backup_id)
+        if on_retry is None:
+            counter = metrics.backup_retries_total
+
+            def on_retry(action: str, exc: BaseException) -> None:
+                reason = getattr(exc, "error_type", type(exc).__name__)
+                counter.add(1, {"backup_id": backup_id, "operation": f"storage_{action}", "reason": reason})
+
+    return RetryingStore(store, retry, on_retry)

@@ -1,0 +1,671 @@
+"""Backup: Kafka partitions → Parquet segments on storage, committed through the partition manifests.
+
+Commit protocol (kept by :meth:`BackupRun._commit`):
+
+1. write the segment completely (``Store.put``: local files temp + fsync + rename, object stores one PUT);
+2. then replace that partition's manifest atomically with one that lists the new segment — this is the commit
+   point; before it the segment is an unreferenced object that no reader trusts;
+3. only then commit the consumer offset to Kafka (informational: the manifest is the source of truth).
+
+Resuming: on assignment every partition is sought to its manifest's ``next_offset``, so a run killed at any point
+(``kill -9``) re-reads exactly what was not yet committed; the manifest never points at a missing or partial
+segment, and no record is stored twice in the manifest's view. A segment written before a crash but never
+committed may be overwritten or left behind unreferenced; ``validate`` reports it, ``prune`` removes it.
+
+Before replacing a manifest the run re-reads it and checks that it still ends where this worker's view ends, so a
+worker that lost a partition in a rebalance (and did not notice yet) cannot clobber the new owner's commits.
+
+Scale-out: workers with the same ``backup_id`` join the consumer group ``kafka-backup.<backup_id>`` with
+cooperative-sticky assignment. On revoke a worker flushes and commits the partition's open segment before
+releasing it. In snapshot mode every worker stops only when every partition of the snapshot has reached its target
+end offset according to storage, so the survivors finish a dead worker's partitions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import structlog
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from kafka_backup.engine.cluster import Cluster, translate
+from kafka_backup.engine.config import BackupConfig
+from kafka_backup.engine.errors import BackupError, ConcurrentWriterError, StorageNotFoundError
+from kafka_backup.engine.manifest import (
+    BackupManifest,
+    PartitionManifest,
+    SegmentEntry,
+    Snapshot,
+    backup_key,
+    manifest_key,
+    now_ms,
+    segment_key,
+    snapshot_key,
+)
+from kafka_backup.engine.segment import build_table, encode, payload_bytes
+from kafka_backup.engine.store import Store, open_store
+from kafka_backup.telemetry.catalog import Metrics
+from opentelemetry import trace
+
+log = structlog.get_logger("kafka_backup.backup")
+_tracer = trace.get_tracer("kafka_backup.engine.backup")
+
+TP = tuple[str, int]
+CONSUME_BATCH = 10_000
+POLL_TIMEOUT_S = 0.25
+MAX_BUFFERED_BYTES = 96 * 1024 * 1024
+"""Bound on record bytes held in memory across all partitions; past it the largest open segment is flushed."""
+
+
+@dataclass
+class BackupSummary:
+    backup_id: str
+    records: int = 0
+    uncompressed_bytes: int = 0
+    compressed_bytes: int = 0
+    segments: int = 0
+    partitions: int = 0
+    topics: list[str] = field(default_factory=list)
+    gaps: int = 0
+    duration_s: float = 0.0
+    status: str = "success"
+    codec: str = "zstd"
+
+    @property
+    def ratio(self) -> float:
+        return self.uncompressed_bytes / self.compressed_bytes if self.compressed_bytes else 0.0
+
+
+@dataclass
+class _Partition:
+    """A partition this worker owns: its committed manifest plus the records read since (the open segment)."""
+
+    manifest: PartitionManifest
+    target: int | None
+    chunks: list[pa.Table] = field(default_factory=list)
+    buffered_records: int = 0
+    buffered_bytes: int = 0
+    opened_at: float = 0.0
+    last_offset: int = -1
+    last_timestamp: int | None = None
+    done: bool = False
+
+    @property
+    def key(self) -> TP:
+        return (self.manifest.topic, self.manifest.partition)
+
+
+class BackupRun:
+    """One worker's run of a backup job. Not thread-safe: everything happens on the consuming thread."""
+
+    def __init__(
+        self,
+        config: BackupConfig,
+        *,
+        metrics: Metrics | None = None,
+        store: Store | None = None,
+        stop: threading.Event | None = None,
+        stats_cb: Callable[[str], None] | None = None,
+        kafka_logger: logging.Logger | None = None,
+    ) -> None:
+        self.config = config
+        self.backup_id = config.backup_id
+        self.metrics = metrics or Metrics()
+        self.store = store or open_store(
+            config.storage.url, config.storage.options, metrics=self.metrics, backup_id=self.backup_id
+        )
+        self.stop = stop or threading.Event()
+        self.stats_cb = stats_cb
+        self.kafka_logger = kafka_logger
+        self.summary = BackupSummary(backup_id=self.backup_id, codec=config.compression.codec)
+        self.owned: dict[TP, _Partition] = {}
+        self.snapshot: Snapshot | None = None
+        self.consumer: Consumer | None = None
+        self._complete_remote: set[TP] = set()
+        self._last_remote_check = 0.0
+        self._last_lag_update = 0.0
+        self._fatal: BaseException | None = None
+        self._labels = {"backup_id": self.backup_id}
+        self._cluster: Cluster | None = None
+        self._backup_manifest: BackupManifest | None = None
+        self._started_at = time.monotonic()
+
+    # ---- the run ------------------------------------------------------------------------------------------------
+
+    def run(self) -> BackupSummary:
+        started = self._started_at = time.monotonic()
+        status = "failure"
+        with _tracer.start_as_current_span("backup", attributes={"backup_id": self.backup_id}):
+            try:
+                self._run()
+                status = "success"
+            except BackupError as exc:
+                self.metrics.backup_errors_total.add(1, {**self._labels, "operation": "backup", "error_type": exc.code})
+                raise
+            finally:
+                self.summary.duration_s = time.monotonic() - started
+                self.summary.status = status
+                self.metrics.backup_duration_seconds.record(self.summary.duration_s, {**self._labels, "status": status})
+                self.metrics.lag.forget_backup(self.backup_id)
+                if status == "success":
+                    self.metrics.backup_last_success_timestamp_seconds.set(time.time(), self._labels)
+        return self.summary
+
+    def _run(self) -> None:
+        cfg = self.config
+        cluster = Cluster(cfg.source)
+        selection = cluster.select_topics(cfg.topics.include, cfg.topics.exclude, cfg.topics.include_internal)
+        for pattern in selection.unmatched_patterns:
+            log.warning("topic_pattern_matched_nothing", backup_id=self.backup_id, pattern=pattern)
+        topics = selection.topics
+        self.summary.topics = topics
+        self._write_backup_manifest(cluster, topics)
+        if cfg.mode == "snapshot":
+            self.snapshot = self._load_or_start_snapshot(cluster, topics)
+            log.info(
+                "snapshot_targets",
+                backup_id=self.backup_id,
+                partitions=len(self.snapshot.partitions()),
+                records_upper_bound=sum(sum(p.values()) for p in self.snapshot.targets.values()),
+            )
+        self._cluster = cluster
+        self.consumer = self._make_consumer()
+        try:
+            self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
+            self._loop()
+        finally:
+            self._shutdown()
+        if self.snapshot is not None and self._snapshot_complete(force_check=True):
+            self._finish_snapshot()
+
+    def _make_consumer(self) -> Consumer:
+        cfg = self.config
+        conf: dict[str, Any] = {
+            **cfg.source.librdkafka(),
+            "group.id": f"kafka-backup.{self.backup_id}",
+            "client.id": f"kafka-backup-{socket.gethostname()}-{os.getpid()}",
+            "partition.assignment.strategy": "cooperative-sticky",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+            "isolation.level": cfg.isolation,
+            "session.timeout.ms": cfg.session_timeout_ms,
+            "heartbeat.interval.ms": max(500, cfg.session_timeout_ms // 5),
+            # bounded prefetch per partition keeps memory flat with many partitions
+            "queued.max.messages.kbytes": 16384,
+            "fetch.max.bytes": 52428800,
+            "error_cb": self._on_error,
+        }
+        if self.stats_cb is not None:
+            conf["statistics.interval.ms"] = cfg.metrics.update_interval_ms
+            conf["stats_cb"] = self.stats_cb
+        if self.kafka_logger is not None:
+            conf["logger"] = self.kafka_logger
+        conf.update({k: v for k, v in cfg.source.client_config.items() if k.startswith(("fetch.", "queued."))})
+        return Consumer(conf)
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.fatal() or error.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
+            self._fatal = translate(KafkaException(error), None, "consume", self.config.source.bootstrap_servers)
+        else:
+            log.warning("kafka_client_error", backup_id=self.backup_id, error=error.str(), code=error.name())
+
+    def _loop(self) -> None:
+        assert self.consumer is not None
+        max_age = self.config.segment.max_age_s
+        while not self.stop.is_set():
+            if self._fatal is not None:
+                raise self._fatal
+            messages = self.consumer.consume(CONSUME_BATCH, timeout=POLL_TIMEOUT_S)
+            if messages:
+                self._ingest(messages)
+            now = time.monotonic()
+            for part in list(self.owned.values()):
+                if part.chunks and now - part.opened_at >= max_age:
+                    self._commit(part, part.last_offset + 1)
+            if now - self._last_lag_update >= self.config.metrics.update_interval_ms / 1000:
+                self._update_lag()
+                self._last_lag_update = now
+            if self.snapshot is not None and self._snapshot_complete():
+                return
+
+    # ---- ingesting batches ------------------------------------------------------------------------------------
+
+    def _ingest(self, messages: list[Message]) -> None:
+        by_partition: dict[TP, list[Message]] = {}
+        for msg in messages:
+            err = msg.error()
+            if err is None:
+                by_partition.setdefault((msg.topic(), msg.partition()), []).append(msg)  # type: ignore[arg-type]
+            elif err.code() == KafkaError._PARTITION_EOF:
+                self._on_eof((msg.topic(), msg.partition()), msg.offset())  # type: ignore[arg-type]
+            elif err.code() == KafkaError._AUTO_OFFSET_RESET or err.code() == KafkaError.OFFSET_OUT_OF_RANGE:
+                self._on_out_of_range((msg.topic(), msg.partition()))  # type: ignore[arg-type]
+            else:
+                log.warning("kafka_fetch_error", backup_id=self.backup_id, error=err.str(), code=err.name())
+        for tp, batch in by_partition.items():
+            part = self.owned.get(tp)
+            if part is None or part.done:
+                continue  # revoked or finished while these were in flight
+            self._append(part, batch)
+        total = sum(p.buffered_bytes for p in self.owned.values())
+        while total > MAX_BUFFERED_BYTES:
+            largest = max(self.owned.values(), key=lambda p: p.buffered_bytes)
+            total -= largest.buffered_bytes
+            self._commit(largest, largest.last_offset + 1)
+
+    def _append(self, part: _Partition, batch: list[Message]) -> None:
+        topic, partition = part.key
+        table = build_table(topic, partition, batch)
+        reached_target = False
+        if part.target is not None and table.column("offset")[-1].as_py() >= part.target:
+            table = table.filter(pc.less(table.column("offset"), part.target))
+            reached_target = True
+        seg = self.config.segment
+        while table.num_rows:
+            room = seg.max_records - part.buffered_records
+            head, table = table.slice(0, room), table.slice(room)
+            if not part.chunks:
+                part.opened_at = time.monotonic()
+            part.chunks.append(head)
+            part.buffered_records += head.num_rows
+            part.buffered_bytes += payload_bytes(head)
+            part.last_offset = head.column("offset")[-1].as_py()
+            part.last_timestamp = head.column("timestamp")[-1].as_py()
+            if part.buffered_bytes >= seg.max_bytes or part.buffered_records >= seg.max_records:
+                self._commit(part, part.last_offset + 1)
+        if reached_target:
+            self._finish_partition(part)
+
+    def _on_eof(self, tp: TP, offset: int) -> None:
+        part = self.owned.get(tp)
+        if part is None or part.done or part.target is None:
+            return
+        if offset >= part.target:
+            self._finish_partition(part)
+
+    def _on_out_of_range(self, tp: TP) -> None:
+        """Our position fell below the log start (retention): record the lost range as a gap, go on from there."""
+        part = self.owned.get(tp)
+        if part is None or self.consumer is None:
+            return
+        if part.chunks:
+            self._commit(part, part.last_offset + 1)
+        assert self._cluster is not None
+        start = self._cluster.start_offsets([TopicPartition(*tp)])[tp]
+        self._record_retention_gap(part, start)
+        self.consumer.seek(TopicPartition(tp[0], tp[1], part.manifest.next_offset))
+
+    def _record_retention_gap(self, part: _Partition, log_start: int) -> None:
+        if log_start <= part.manifest.next_offset:
+            return
+        lost = log_start - part.manifest.next_offset
+        log.error(
+            "records_lost_to_retention",
+            backup_id=self.backup_id,
+            topic=part.key[0],
+            partition=part.key[1],
+            from_offset=part.manifest.next_offset,
+            to_offset=log_start,
+            records=lost,
+        )
+        self.metrics.backup_errors_total.add(
+            1, {**self._labels, "operation": "backup", "error_type": "OFFSET_OUT_OF_RANGE"}
+        )
+        self._store_manifest(part, part.manifest.with_gap(log_start, "retention"))
+        self.summary.gaps += 1
+
+    def _finish_partition(self, part: _Partition) -> None:
+        """Snapshot target reached: commit everything up to the target, stop fetching this partition."""
+        assert part.target is not None
+        self._commit(part, max(part.target, part.last_offset + 1))
+        part.done = True
+        if self.consumer is not None:
+            self.consumer.pause([TopicPartition(*part.key)])
+        self.metrics.lag.update(self.backup_id, part.key[0], part.key[1], part.target, part.manifest.next_offset)
+
+    # ---- committing -------------------------------------------------------------------------------------------
+
+    def _commit(self, part: _Partition, end_offset: int) -> None:
+        """Write the open segment (if any), then the manifest, then the Kafka offset. See the module docstring."""
+        try:
+            self._commit_unfenced(part, end_offset)
+        except ConcurrentWriterError as exc:
+            log.warning("partition_taken_over", backup_id=self.backup_id, topic=part.key[0], error=str(exc))
+            self.owned.pop(part.key, None)
+            if self.consumer is not None:
+                self.consumer.pause([TopicPartition(*part.key)])
+
+    def _commit_unfenced(self, part: _Partition, end_offset: int) -> None:
+        topic, partition = part.key
+        manifest = part.manifest
+        if part.chunks:
+            table = pa.concat_tables(part.chunks)
+            start = manifest.next_offset
+            with _tracer.start_as_current_span(
+                "segment.flush",
+                attributes={"backup_id": self.backup_id, "topic": topic, "partition": partition},
+            ):
+                codec = self.config.compression
+                seg = encode(
+                    table,
+                    topic=topic,
+                    partition=partition,
+                    start_offset=start,
+                    end_offset=end_offset,
+                    codec=codec.codec,
+                    level=codec.level,
+                )
+                key = segment_key(self.backup_id, topic, partition, start, end_offset)
+                self.store.put(key, seg.data, operation="segment")
+                entry = SegmentEntry(
+                    key=key,
+                    start_offset=start,
+                    end_offset=end_offset,
+                    first_offset=seg.first_offset,
+                    last_offset=seg.last_offset,
+                    records=seg.records,
+                    size=len(seg.data),
+                    uncompressed_bytes=seg.uncompressed_bytes,
+                    sha256=seg.sha256,
+                    codec=codec.codec,
+                    first_timestamp=seg.first_timestamp,
+                    last_timestamp=seg.last_timestamp,
+                    min_timestamp=seg.min_timestamp,
+                    max_timestamp=seg.max_timestamp,
+                    created_at=now_ms(),
+                )
+                self._store_manifest(part, manifest.with_segment(entry))
+            self._count_segment(part, entry)
+        elif end_offset > manifest.next_offset:
+            self._store_manifest(part, manifest.with_gap(end_offset, "no_records"))
+        else:
+            return
+        part.chunks, part.buffered_records, part.buffered_bytes = [], 0, 0
+        self._commit_kafka_offset(part)
+
+    def _store_manifest(self, part: _Partition, new: PartitionManifest) -> None:
+        """Replace the partition manifest, after checking nobody else moved it (the commit point)."""
+        key = manifest_key(self.backup_id, *part.key)
+        current = self._read_manifest(*part.key)
+        if current is not None and current.next_offset != part.manifest.next_offset:
+            raise ConcurrentWriterError(
+                f"manifest {key} moved to {current.next_offset} while this worker was at {part.manifest.next_offset}",
+                hint="another worker owns this partition now",
+            )
+        self.store.put(key, new.to_json(), operation="manifest")
+        part.manifest = new
+        self.metrics.backup_last_successful_commit.set(time.time(), {**self._labels, **self._tp_labels(part.key)})
+
+    def _commit_kafka_offset(self, part: _Partition) -> None:
+        if self.consumer is None:
+            return
+        try:
+            tp = TopicPartition(part.key[0], part.key[1], part.manifest.next_offset)
+            self.consumer.commit(offsets=[tp], asynchronous=False)
+        except KafkaException as exc:
+            # informational only (the manifest is the source of truth): a rebalance in progress may refuse it
+            log.warning("kafka_offset_commit_failed", backup_id=self.backup_id, topic=part.key[0], error=str(exc))
+
+    def _count_segment(self, part: _Partition, entry: SegmentEntry) -> None:
+        labels = {**self._labels, **self._tp_labels(part.key)}
+        algo = {**self._labels, "algorithm": entry.codec}
+        m = self.metrics
+        m.backup_records_total.add(entry.records, labels)
+        m.backup_bytes_total.add(entry.uncompressed_bytes, labels)
+        m.backup_segments_total.add(1, labels)
+        m.backup_compressed_bytes_total.add(entry.size, {**algo, "topic": part.key[0]})
+        m.backup_uncompressed_bytes_total.add(entry.uncompressed_bytes, {**algo, "topic": part.key[0]})
+        s = self.summary
+        s.records += entry.records
+        s.uncompressed_bytes += entry.uncompressed_bytes
+        s.compressed_bytes += entry.size
+        s.segments += 1
+        m.backup_compression_ratio.set(s.ratio, algo)
+        elapsed = max(1e-6, time.monotonic() - self._started_at)
+        topic_labels = {**self._labels, "topic": part.key[0]}
+        m.backup_throughput_records_per_sec.set(s.records / elapsed, topic_labels)
+        m.backup_throughput_bytes_per_sec.set(s.uncompressed_bytes / elapsed, topic_labels)
+
+    @staticmethod
+    def _tp_labels(tp: TP) -> dict[str, str]:
+        return {"topic": tp[0], "partition": str(tp[1])}
+
+    # ---- rebalance callbacks (run inside consume(), on this thread) ----------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.metrics.backup_consumer_rebalance_total.add(1, self._labels)
+        try:
+            positions = self._take_ownership(partitions)
+        except BaseException as exc:  # an exception inside a librdkafka callback would be swallowed
+            self._fatal = exc
+            positions = []
+        consumer.incremental_assign(positions)
+        done = [TopicPartition(*p.key) for p in self.owned.values() if p.done]
+        if done:
+            consumer.pause(done)
+
+    def _take_ownership(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        tps: list[TP] = [(tp.topic, tp.partition) for tp in partitions]
+        assert self._cluster is not None
+        log_starts = self._cluster.start_offsets([TopicPartition(*tp) for tp in tps])
+        positions = []
+        for tp in tps:
+            manifest = self._read_manifest(*tp)
+            target = self.snapshot.target(*tp) if self.snapshot else None
+            part = _Partition(
+                manifest=manifest or PartitionManifest(self.backup_id, tp[0], tp[1], log_starts[tp], log_starts[tp]),
+                target=target,
+            )
+            self.owned[tp] = part
+            if manifest is None:
+                self._store_manifest(part, part.manifest)
+            else:
+                self._record_retention_gap(part, log_starts[tp])
+            if target is not None and part.manifest.next_offset >= target:
+                part.done = True
+            positions.append(TopicPartition(tp[0], tp[1], part.manifest.next_offset))
+            log.info(
+                "partition_assigned",
+                backup_id=self.backup_id,
+                topic=tp[0],
+                partition=tp[1],
+                position=part.manifest.next_offset,
+                target=target,
+            )
+        self.summary.partitions = max(self.summary.partitions, len(self.owned))
+        return positions
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.metrics.backup_consumer_rebalance_total.add(1, self._labels)
+        for tp in partitions:
+            part = self.owned.pop((tp.topic, tp.partition), None)
+            if part is None:
+                continue
+            try:
+                if part.chunks:
+                    self._commit(part, part.last_offset + 1)
+            except BackupError as exc:
+                log.error("flush_on_revoke_failed", backup_id=self.backup_id, topic=tp.topic, error=str(exc))
+                if not isinstance(exc, ConcurrentWriterError):
+                    self._fatal = exc
+            self.metrics.lag.forget(self.backup_id, tp.topic, tp.partition)
+            log.info("partition_revoked", backup_id=self.backup_id, topic=tp.topic, partition=tp.partition)
+        if partitions and consumer.assignment():
+            consumer.incremental_unassign(partitions)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Lost (not revoked): another worker may already own them; drop the open segments without committing."""
+        for tp in partitions:
+            self.owned.pop((tp.topic, tp.partition), None)
+            self.metrics.lag.forget(self.backup_id, tp.topic, tp.partition)
+            log.warning("partition_lost", backup_id=self.backup_id, topic=tp.topic, partition=tp.partition)
+        if partitions and consumer.assignment():
+            consumer.incremental_unassign(partitions)
+
+    # ---- snapshot bookkeeping ---------------------------------------------------------------------------------
+
+    def _read_manifest(self, topic: str, partition: int) -> PartitionManifest | None:
+        key = manifest_key(self.backup_id, topic, partition)
+        try:
+            return PartitionManifest.from_json(self.store.get(key, operation="manifest"), key)
+        except StorageNotFoundError:
+            return None
+
+    def _load_or_start_snapshot(self, cluster: Cluster, topics: list[str]) -> Snapshot:
+        key = snapshot_key(self.backup_id)
+        try:
+            existing = Snapshot.from_json(self.store.get(key, operation="checkpoint"))
+        except StorageNotFoundError:
+            existing = None
+        if existing is not None and existing.status == "running" and sorted(existing.targets) == topics:
+            log.info("snapshot_resumed", backup_id=self.backup_id, started_at=existing.started_at)
+            return existing
+        counts = cluster.topic_partitions()
+        tps = [TopicPartition(t, p) for t in topics for p in range(counts[t])]
+        ends = cluster.end_offsets(tps, read_committed=self.config.isolation == "read_committed")
+        targets: dict[str, dict[str, int]] = {}
+        for (topic, partition), end in ends.items():
+            targets.setdefault(topic, {})[str(partition)] = end
+        snapshot = Snapshot(self.backup_id, now_ms(), targets)
+        self.store.put(key, snapshot.to_json(), operation="checkpoint")
+        return snapshot
+
+    def _snapshot_complete(self, force_check: bool = False) -> bool:
+        """True when every snapshot partition reached its target (own partitions in memory, others on storage)."""
+        assert self.snapshot is not None
+        pending = [tp for tp in self.snapshot.partitions() if tp not in self._complete_remote]
+        mine = [tp for tp in pending if tp in self.owned]
+        if any(not self.owned[tp].done for tp in mine):
+            return False
+        others = [tp for tp in pending if tp not in self.owned]
+        if not others:
+            return True
+        now = time.monotonic()
+        if not force_check and now - self._last_remote_check < 1.0:
+            return False
+        self._last_remote_check = now
+        for tp in others:
+            manifest = self._read_manifest(*tp)
+            target = self.snapshot.target(*tp)
+            if manifest is None or target is None or manifest.next_offset < target:
+                return False
+            self._complete_remote.add(tp)
+        return True
+
+    def _finish_snapshot(self) -> None:
+        assert self.snapshot is not None
+        assert self._backup_manifest is not None
+        self.store.put(
+            snapshot_key(self.backup_id),
+            replace(self.snapshot, status="complete").to_json(),
+            operation="checkpoint",
+        )
+        manifest = self._backup_manifest
+        self.store.put(
+            backup_key(self.backup_id),
+            replace(manifest, status="complete", completed_at=now_ms(), updated_at=now_ms()).to_json(),
+            operation="manifest",
+        )
+        log.info("snapshot_complete", backup_id=self.backup_id)
+
+    def _write_backup_manifest(self, cluster: Cluster, topics: list[str]) -> None:
+        cfg = self.config
+        groups: dict[str, dict[str, dict[str, int]]] = {}
+        if cfg.consumer_groups.capture:
+            exclude = [*cfg.consumer_groups.exclude, "kafka-backup.*"]
+            groups = cluster.group_offsets(topics, cfg.consumer_groups.include, exclude)
+        key = backup_key(self.backup_id)
+        try:
+            existing: BackupManifest | None = BackupManifest.from_json(self.store.get(key, operation="manifest"))
+        except StorageNotFoundError:
+            existing = None
+        manifest = BackupManifest(
+            backup_id=self.backup_id,
+            created_at=existing.created_at if existing else now_ms(),
+            updated_at=now_ms(),
+            topics=cluster.describe_topics(topics),
+            consumer_groups=groups,
+            compression=cfg.compression.codec,
+            status="running",
+            source_cluster_id=cluster.cluster_id(),
+        )
+        self.store.put(key, manifest.to_json(), operation="manifest")
+        self._backup_manifest = manifest
+
+    # ---- metrics and shutdown -----------------------------------------------------------------------------------
+
+    def _update_lag(self) -> None:
+        """Per partition, once per update interval: end offset (cached watermark) minus the next offset to back up."""
+        if self.consumer is None:
+            return
+        for tp, part in self.owned.items():
+            try:
+                _low, high = self.consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)
+            except KafkaException:
+                continue
+            if high < 0:
+                continue
+            next_offset = part.last_offset + 1 if part.chunks else part.manifest.next_offset
+            if part.target is not None:
+                high = min(high, part.target) if part.done else high
+            avg = part.buffered_bytes / part.buffered_records if part.buffered_records else None
+            self.metrics.lag.update(
+                self.backup_id,
+                tp[0],
+                tp[1],
+                high,
+                max(next_offset, part.manifest.next_offset),
+                last_record_timestamp_ms=part.last_timestamp,
+                avg_record_bytes=avg,
+            )
+
+    def _shutdown(self) -> None:
+        """Flush and commit every open segment, then leave the group (bounded by ``shutdown_timeout_s``)."""
+        deadline = time.monotonic() + self.config.shutdown_timeout_s
+        for part in list(self.owned.values()):
+            if part.chunks and time.monotonic() < deadline:
+                try:
+                    self._commit(part, part.last_offset + 1)
+                except BackupError as exc:
+                    log.error("flush_on_shutdown_failed", backup_id=self.backup_id, topic=part.key[0], error=str(exc))
+        if self.consumer is not None:
+            try:
+                self.consumer.close()
+            except (KafkaException, RuntimeError) as exc:
+                log.warning("consumer_close_failed", backup_id=self.backup_id, error=str(exc))
+        self.owned.clear()
+
+
+def run_backup(config: BackupConfig, **kwargs: Any) -> BackupSummary:
+    """Back up what ``config`` selects; returns the summary. Library entry point of ``kafka-backup backup``."""
+    return BackupRun(config, **kwargs).run()
+
+
+def summary_json(summary: BackupSummary) -> str:
+    return json.dumps(
+        {
+            "backup_id": summary.backup_id,
+            "status": summary.status,
+            "records": summary.records,
+            "uncompressed_bytes": summary.uncompressed_bytes,
+            "compressed_bytes": summary.compressed_bytes,
+            "compression_ratio": round(summary.ratio, 3),
+            "segments": summary.segments,
+            "partitions": summary.partitions,
+            "topics": summary.topics,
+            "gaps": summary.gaps,
+            "duration_seconds": round(summary.duration_s, 3),
+            "records_per_second": round(summary.records / summary.duration_s, 1) if summary.duration_s else 0.0,
+        }
+    )

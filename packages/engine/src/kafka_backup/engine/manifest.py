@@ -1,0 +1,210 @@
+"""Manifests: what a backup holds, and the commit point of every write.
+
+Layout under the storage URL (all names deterministic)::
+
+    <backup_id>/backup.json                                   backup-level metadata (topics, groups, runs)
+    <backup_id>/snapshot.json                                 the current snapshot's target end offsets
+    <backup_id>/topics/<topic>/<partition>/manifest.json      the partition manifest: segments and gaps
+    <backup_id>/topics/<topic>/<partition>/segments/<start:020>-<end:020>.parquet
+
+A partition manifest covers the offset range ``[start_offset, next_offset)`` completely: its segments and gaps,
+in offset order, tile that range without holes or overlaps (segment ``k+1`` starts where ``k`` ends). A segment's
+range ``[start_offset, end_offset)`` may hold fewer records than offsets (compaction, transaction markers); a gap is
+a range with no records, either ``no_records`` (read, nothing there) or ``retention`` (deleted by the broker before
+we read it: data loss, logged and counted).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from kafka_backup.engine.errors import IntegrityError
+
+MANIFEST_FORMAT = "kafka-backup-partition-manifest"
+BACKUP_FORMAT = "kafka-backup-backup"
+FORMAT_VERSION = 1
+
+GapReason = Literal["no_records", "retention"]
+
+
+def backup_key(backup_id: str) -> str:
+    return f"{backup_id}/backup.json"
+
+
+def snapshot_key(backup_id: str) -> str:
+    return f"{backup_id}/snapshot.json"
+
+
+def partition_prefix(backup_id: str, topic: str, partition: int) -> str:
+    return f"{backup_id}/topics/{topic}/{partition}/"
+
+
+def manifest_key(backup_id: str, topic: str, partition: int) -> str:
+    return partition_prefix(backup_id, topic, partition) + "manifest.json"
+
+
+def segment_key(backup_id: str, topic: str, partition: int, start: int, end: int) -> str:
+    return partition_prefix(backup_id, topic, partition) + f"segments/{start:020d}-{end:020d}.parquet"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class SegmentEntry:
+    key: str
+    start_offset: int
+    end_offset: int
+    first_offset: int
+    last_offset: int
+    records: int
+    size: int
+    uncompressed_bytes: int
+    sha256: str
+    codec: str
+    first_timestamp: int
+    last_timestamp: int
+    min_timestamp: int
+    max_timestamp: int
+    created_at: int
+
+
+@dataclass(frozen=True)
+class Gap:
+    start_offset: int
+    end_offset: int
+    reason: GapReason
+    detected_at: int
+
+
+@dataclass(frozen=True)
+class PartitionManifest:
+    backup_id: str
+    topic: str
+    partition: int
+    start_offset: int
+    next_offset: int
+    segments: tuple[SegmentEntry, ...] = ()
+    gaps: tuple[Gap, ...] = ()
+    updated_at: int = field(default_factory=now_ms)
+
+    @property
+    def records(self) -> int:
+        return sum(s.records for s in self.segments)
+
+    @property
+    def size(self) -> int:
+        return sum(s.size for s in self.segments)
+
+    @property
+    def uncompressed_bytes(self) -> int:
+        return sum(s.uncompressed_bytes for s in self.segments)
+
+    def with_segment(self, entry: SegmentEntry) -> PartitionManifest:
+        if entry.start_offset != self.next_offset:
+            raise IntegrityError(
+                f"segment {entry.key} starts at {entry.start_offset}, manifest ends at {self.next_offset}"
+            )
+        return replace(self, segments=(*self.segments, entry), next_offset=entry.end_offset, updated_at=now_ms())
+
+    def with_gap(self, end_offset: int, reason: GapReason) -> PartitionManifest:
+        gap = Gap(self.next_offset, end_offset, reason, now_ms())
+        return replace(self, gaps=(*self.gaps, gap), next_offset=end_offset, updated_at=now_ms())
+
+    def to_json(self) -> bytes:
+        body = {"format": MANIFEST_FORMAT, "version": FORMAT_VERSION, **asdict(self)}
+        return json.dumps(body, indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, name: str = "manifest") -> PartitionManifest:
+        try:
+            body = json.loads(data)
+            if body.get("format") != MANIFEST_FORMAT:
+                raise IntegrityError(f"{name}: not a kafka-backup partition manifest")
+            return cls(
+                backup_id=body["backup_id"],
+                topic=body["topic"],
+                partition=int(body["partition"]),
+                start_offset=int(body["start_offset"]),
+                next_offset=int(body["next_offset"]),
+                segments=tuple(SegmentEntry(**s) for s in body["segments"]),
+                gaps=tuple(Gap(**g) for g in body["gaps"]),
+                updated_at=int(body["updated_at"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IntegrityError(f"{name}: manifest does not parse ({type(exc).__name__}: {exc})") from None
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    partitions: int
+    replication_factor: int
+    configs: dict[str, str]
+
+
+@dataclass(frozen=True)
+class BackupManifest:
+    """Backup-level metadata, rewritten at the start and end of each run (last writer wins: all writers agree)."""
+
+    backup_id: str
+    created_at: int
+    updated_at: int
+    topics: dict[str, TopicInfo]
+    consumer_groups: dict[str, dict[str, dict[str, int]]]
+    """group → topic → partition (as a string) → committed offset, at backup time."""
+    compression: str
+    status: Literal["running", "complete"]
+    completed_at: int | None = None
+    source_cluster_id: str | None = None
+
+    def to_json(self) -> bytes:
+        body = {"format": BACKUP_FORMAT, "version": FORMAT_VERSION, **asdict(self)}
+        return json.dumps(body, indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, name: str = "backup.json") -> BackupManifest:
+        try:
+            body: dict[str, Any] = json.loads(data)
+            if body.get("format") != BACKUP_FORMAT:
+                raise IntegrityError(f"{name}: not a kafka-backup backup manifest")
+            return cls(
+                backup_id=body["backup_id"],
+                created_at=int(body["created_at"]),
+                updated_at=int(body["updated_at"]),
+                topics={k: TopicInfo(**v) for k, v in body["topics"].items()},
+                consumer_groups=body["consumer_groups"],
+                compression=body["compression"],
+                status=body["status"],
+                completed_at=body.get("completed_at"),
+                source_cluster_id=body.get("source_cluster_id"),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IntegrityError(f"{name}: does not parse ({type(exc).__name__}: {exc})") from None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Target end offsets captured when a snapshot run starts: topic → partition (string) → end offset."""
+
+    backup_id: str
+    started_at: int
+    targets: dict[str, dict[str, int]]
+    status: Literal["running", "complete"] = "running"
+
+    def target(self, topic: str, partition: int) -> int | None:
+        return self.targets.get(topic, {}).get(str(partition))
+
+    def partitions(self) -> list[tuple[str, int]]:
+        return [(t, int(p)) for t, parts in sorted(self.targets.items()) for p in sorted(parts, key=int)]
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Snapshot:
+        body = json.loads(data)
+        return cls(body["backup_id"], int(body["started_at"]), body["targets"], body["status"])
