@@ -60,7 +60,7 @@ class RetryingStore:
         retrying = Retrying(
             retry=retry_if_exception(_retryable),
             stop=stop_after_attempt(self._policy.attempts) | stop_after_delay(self._policy.deadline),
-            wait=wait_exponential_jitter(initial=self._policy.initial_delay, max=self._policy.max_delay),
+            wait=wait_exponential_jitter(multiplier=self._policy.initial_delay, max=self._policy.max_delay),
             before_sleep=before_sleep,
             reraise=True,
         )
