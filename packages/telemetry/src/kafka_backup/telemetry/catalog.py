@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from importlib.metadata import PackageNotFoundError, version
 
+from kafka_backup.telemetry._version import PACKAGE_VERSION
 from kafka_backup.telemetry.observed import LagTracker, ObservedValues
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.metrics import (
@@ -691,13 +691,6 @@ def family(name: str) -> Family:
     return _BY_NAME[name]
 
 
-def _package_version() -> str:
-    try:
-        return version("kafka-backup-telemetry")
-    except PackageNotFoundError:  # pragma: no cover - only when run from a source tree that is not installed
-        return "0"
-
-
 class Metrics:
     """The instruments of every family in ``CATALOG``, created on one meter of ``meter_provider``.
 
@@ -722,7 +715,7 @@ class Metrics:
     # One line per family keeps every attribute greppable next to its spec; splitting it would only hide the list.
     def __init__(self, meter_provider: MeterProvider | None = None) -> None:  # noqa: PLR0915
         provider = meter_provider if meter_provider is not None else otel_metrics.get_meter_provider()
-        self.meter: Meter = provider.get_meter(METER_NAME, _package_version())
+        self.meter: Meter = provider.get_meter(METER_NAME, PACKAGE_VERSION)
         self.lag = LagTracker()
 
         # consumer lag

@@ -1,0 +1,302 @@
+"""Logging: structlog configured once over stdlib logging, so our events, third-party and librdkafka lines share one
+pipeline, one format, one redaction and (when configured) one OTLP export.
+
+Pipeline, run once per record in the thread that logs (so the current span is the right one)::
+
+    contextvars -> logger name -> level -> extra= fields -> timestamp -> trace_id/span_id -> exc_info -> redaction
+        -> text (ConsoleRenderer, colour only on a TTY) or JSON (one object per line) on stderr
+        -> OTLP log record (body = event, attributes = the other fields), when an OTLP logs endpoint is set
+
+Engine code logs events with bound context and constant event names::
+
+    log = get_logger(__name__).bind(backup_id=backup_id)
+    log.info("segment_committed", topic=topic, partition=3, records=500)
+
+stdlib loggers work too (``logging.getLogger(__name__).info("x", extra={"topic": t})``). Output goes to stderr so a
+CLI's stdout stays for its results.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from time import time_ns
+from typing import IO, Any
+
+import structlog
+from kafka_backup.telemetry import env as names
+from kafka_backup.telemetry.redact import Redactor, default_redactor
+from opentelemetry import trace
+from opentelemetry._logs import LogRecord
+from opentelemetry.context import get_current
+from opentelemetry.instrumentation.log_utils import std_to_otel
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.sdk._logs import LoggerProvider
+from structlog.typing import EventDict, Processor
+
+__all__ = [
+    "KAFKA_LOGGER_NAME",
+    "LogFormat",
+    "LoggingConfig",
+    "add_trace_context",
+    "configure_logging",
+    "get_logger",
+    "kafka_logger",
+    "parse_levels",
+    "reset_logging",
+]
+
+KAFKA_LOGGER_NAME = "kafka"
+"""Logger librdkafka's lines go to; ``KAFKA_BACKUP_LOG_LEVEL=info,kafka=debug`` shows them at debug."""
+
+_LEVELS = {
+    "trace": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "off": logging.CRITICAL + 10,
+}
+# Keys the text/JSON lines show as columns but that OTLP carries in its own fields.
+_OTLP_OWN_FIELDS = ("event", "timestamp", "level", "logger", "trace_id", "span_id")
+_STRUCTLOG_META = ("_record", "_from_structlog", "positional_args")
+
+
+class LogFormat(StrEnum):
+    """``KAFKA_BACKUP_LOG_FORMAT`` values."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """What ``configure_logging`` installed; ``problems`` are the settings it could not use (already warned)."""
+
+    format: LogFormat
+    root_level: int
+    levels: Mapping[str, int]
+    redactor: Redactor
+    handlers: tuple[logging.Handler, ...] = field(repr=False)
+    problems: tuple[str, ...] = ()
+
+
+def parse_levels(spec: str) -> tuple[int, dict[str, int], list[str]]:
+    """Parse ``info,kafka=debug,kafka_backup.engine=warning`` into a root level, per-logger levels and problems."""
+    root = logging.INFO
+    levels: dict[str, int] = {}
+    problems: list[str] = []
+    for raw in spec.split(","):
+        directive = raw.strip()
+        if not directive:
+            continue
+        name, sep, level_name = directive.rpartition("=")
+        level = _LEVELS.get(level_name.strip().lower())
+        if level is None:
+            problems.append(
+                f"{names.KAFKA_BACKUP_LOG_LEVEL}: unknown level {level_name!r} in {directive!r} "
+                f"(use one of {', '.join(_LEVELS)})"
+            )
+            continue
+        if sep:
+            levels[name.strip()] = level
+        else:
+            root = level
+    return root, levels, problems
+
+
+def add_trace_context(_logger: object, _method: str, event_dict: EventDict) -> EventDict:
+    """Add ``trace_id`` and ``span_id`` (hex, as in OTLP) when the line is logged inside a recording span."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict["trace_id"] = format(context.trace_id, "032x")
+        event_dict["span_id"] = format(context.span_id, "016x")
+    return event_dict
+
+
+def _shared_chain(redactor: Redactor) -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_context,
+        structlog.processors.StackInfoRenderer(),
+        # Tracebacks become text here so redaction sees them before any renderer or exporter does.
+        structlog.processors.format_exc_info,
+        redactor,
+    ]
+
+
+_installed: list[logging.Handler] = []
+_levelled: list[str] = []
+
+
+def configure_logging(
+    *,
+    environ: Mapping[str, str] | None = None,
+    fmt: str | None = None,
+    level: str | None = None,
+    stream: IO[str] | None = None,
+    logger_provider: LoggerProvider | None = None,
+    redactor: Redactor | None = None,
+) -> LoggingConfig:
+    """Configure structlog and stdlib logging for the process; calling it again replaces the previous setup.
+
+    ``fmt`` and ``level`` override ``KAFKA_BACKUP_LOG_FORMAT`` / ``KAFKA_BACKUP_LOG_LEVEL`` (the CLI's flags).
+    ``stream`` defaults to stderr. ``logger_provider`` adds OTLP export of the same records (``setup()`` passes it
+    when an OTLP logs endpoint is set). ``redactor`` defaults to the process-wide one ``register_secret`` feeds.
+    An unknown format or level is warned about and the default used.
+    """
+    env = os.environ if environ is None else environ
+    redactor = redactor if redactor is not None else default_redactor()
+    problems: list[str] = []
+
+    raw_format = (fmt if fmt is not None else env.get(names.KAFKA_BACKUP_LOG_FORMAT, "")).strip().lower()
+    try:
+        log_format = LogFormat(raw_format or LogFormat.TEXT.value)
+    except ValueError:
+        problems.append(f"{names.KAFKA_BACKUP_LOG_FORMAT}={raw_format!r} is not text or json; using text")
+        log_format = LogFormat.TEXT
+    root_level, levels, level_problems = parse_levels(
+        level if level is not None else env.get(names.KAFKA_BACKUP_LOG_LEVEL, "info")
+    )
+    problems += level_problems
+
+    shared = _shared_chain(redactor)
+    output = stream if stream is not None else sys.stderr
+    renderer: Processor
+    if log_format is LogFormat.JSON:
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=_isatty(output))
+    console = logging.StreamHandler(output)
+    console.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    handlers: list[logging.Handler] = [console]
+    if logger_provider is not None:
+        handlers.append(_OtlpLogHandler(logger_provider, shared))
+
+    root = logging.getLogger()
+    for handler in _installed:
+        root.removeHandler(handler)
+    for name in _levelled:
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    _installed[:] = handlers
+    _levelled[:] = list(levels)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(root_level)
+    for name, value in levels.items():
+        logging.getLogger(name).setLevel(value)
+
+    structlog.configure(
+        processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        # Not cached, so a later configure_logging (tests, the CLI after parsing flags) reaches existing loggers.
+        cache_logger_on_first_use=False,
+    )
+    log = logging.getLogger("kafka_backup.telemetry")
+    for problem in problems:
+        log.warning("log_setting_ignored", extra={"problem": problem})
+    return LoggingConfig(log_format, root_level, levels, redactor, tuple(handlers), tuple(problems))
+
+
+def reset_logging() -> None:
+    """Remove what ``configure_logging`` installed (handlers, logger levels, structlog config); for tests."""
+    root = logging.getLogger()
+    for handler in _installed:
+        root.removeHandler(handler)
+        handler.close()
+    for name in _levelled:
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    _installed.clear()
+    _levelled.clear()
+    root.setLevel(logging.WARNING)
+    structlog.reset_defaults()
+
+
+def get_logger(name: str | None = None, **context: Any) -> structlog.stdlib.BoundLogger:
+    """A structlog logger named ``name`` (use ``__name__``), bound to ``context``."""
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger.bind(**context) if context else logger
+
+
+def kafka_logger(client: str | None = None) -> logging.Logger:
+    """The stdlib logger to pass as confluent-kafka's ``logger`` config, so librdkafka lines join our pipeline.
+
+    ``client`` names a child (``kafka.backup-consumer``) to tell clients apart; levels set on ``kafka`` apply to all.
+    librdkafka delivers its lines from ``poll()``/``consume()``/``flush()``, in the calling thread.
+    """
+    return logging.getLogger(f"{KAFKA_LOGGER_NAME}.{client}" if client else KAFKA_LOGGER_NAME)
+
+
+def _isatty(stream: IO[str]) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _event_dict(record: logging.LogRecord, chain: Sequence[Processor]) -> dict[str, Any]:
+    """The processed event of a record, as ``ProcessorFormatter`` builds it, without rendering it."""
+    if isinstance(record.msg, dict) and hasattr(record, "_logger"):
+        # A structlog event: the shared chain (redaction included) already ran in wrap_for_formatter's caller.
+        return dict(record.msg)
+    event: MutableMapping[str, Any] = {"event": record.getMessage(), "_record": record, "_from_structlog": False}
+    if record.exc_info:
+        event["exc_info"] = record.exc_info
+    if record.stack_info:
+        event["stack_info"] = record.stack_info
+    method = record.levelname.lower()
+    for processor in chain:
+        event = processor(None, method, event)  # type: ignore[assignment]  # every processor in the chain returns a dict
+    for key in _STRUCTLOG_META:
+        event.pop(key, None)
+    return dict(event)
+
+
+def _attribute(value: Any) -> str | bool | int | float:
+    return value if isinstance(value, str | bool | int | float) else str(value)
+
+
+class _OtlpLogHandler(LoggingHandler):
+    """OpenTelemetry's logging handler, fed the same processed (redacted) event the console line shows.
+
+    The stock translation would copy raw ``LogRecord`` attributes (structlog's internals, unredacted exception text);
+    only the translation is replaced, the handler's emit path and recursion guard are kept.
+    """
+
+    def __init__(self, logger_provider: LoggerProvider, chain: Sequence[Processor]) -> None:
+        super().__init__(logger_provider=logger_provider)
+        self._chain = list(chain)
+
+    def _translate(self, record: logging.LogRecord) -> LogRecord:
+        event = _event_dict(record, self._chain)
+        body = str(event.get("event", ""))
+        stacktrace = event.pop("exception", None)
+        attributes: dict[str, Any] = {
+            key: _attribute(value) for key, value in event.items() if key not in _OTLP_OWN_FIELDS
+        }
+        if stacktrace is not None:
+            attributes["exception.stacktrace"] = str(stacktrace)
+        level_name = {"WARNING": "WARN", "CRITICAL": "FATAL"}.get(record.levelname, record.levelname)
+        return LogRecord(
+            timestamp=int(record.created * 1e9),
+            observed_timestamp=time_ns(),
+            context=get_current(),
+            severity_text=level_name,
+            severity_number=std_to_otel(record.levelno),
+            body=body,
+            attributes=attributes,
+        )
