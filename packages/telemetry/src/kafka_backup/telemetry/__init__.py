@@ -7,10 +7,12 @@ once with ``setup()`` and calls ``shutdown()`` before it exits.
 
 from kafka_backup.telemetry.catalog import CATALOG, Family, Kind, Metrics, family
 from kafka_backup.telemetry.errors import MetricsFileError, MetricsServerError, TelemetryConfigError, TelemetryError
+from kafka_backup.telemetry.export_file import metrics_json, write_metrics_file
 from kafka_backup.telemetry.logs import LogFormat, LoggingConfig, configure_logging, get_logger, kafka_logger
 from kafka_backup.telemetry.observed import LagTracker, ObservedValues
 from kafka_backup.telemetry.providers import Telemetry, active, setup, shutdown
 from kafka_backup.telemetry.redact import Redactor, register_secret
+from kafka_backup.telemetry.server import MetricsServer, ReadinessCheck, serve_metrics
 from kafka_backup.telemetry.settings import TelemetrySettings
 
 __all__ = [
@@ -22,8 +24,10 @@ __all__ = [
     "LoggingConfig",
     "Metrics",
     "MetricsFileError",
+    "MetricsServer",
     "MetricsServerError",
     "ObservedValues",
+    "ReadinessCheck",
     "Redactor",
     "Telemetry",
     "TelemetryConfigError",
@@ -34,7 +38,10 @@ __all__ = [
     "family",
     "get_logger",
     "kafka_logger",
+    "metrics_json",
     "register_secret",
+    "serve_metrics",
     "setup",
     "shutdown",
+    "write_metrics_file",
 ]
