@@ -243,21 +243,28 @@ class BackupRun:
 
     def _ingest(self, messages: list[Message]) -> None:
         by_partition: dict[TP, list[Message]] = {}
+        events: list[Message] = []
         for msg in messages:
-            err = msg.error()
-            if err is None:
+            if msg.error() is None:
                 by_partition.setdefault((msg.topic(), msg.partition()), []).append(msg)  # type: ignore[arg-type]
-            elif err.code() == KafkaError._PARTITION_EOF:
-                self._on_eof((msg.topic(), msg.partition()), msg.offset())  # type: ignore[arg-type]
-            elif err.code() == KafkaError._AUTO_OFFSET_RESET or err.code() == KafkaError.OFFSET_OUT_OF_RANGE:
-                self._on_out_of_range((msg.topic(), msg.partition()))  # type: ignore[arg-type]
             else:
-                log.warning("kafka_fetch_error", backup_id=self.backup_id, error=err.str(), code=err.name())
+                events.append(msg)
         for tp, batch in by_partition.items():
             part = self.owned.get(tp)
             if part is None or part.done:
                 continue  # revoked or finished while these were in flight
             self._append(part, batch)
+        # end-of-partition and error events after the data of the same batch, which they follow
+        for msg in events:
+            err = msg.error()
+            assert err is not None
+            where: TP = (msg.topic() or "", msg.partition() or 0)
+            if err.code() == KafkaError._PARTITION_EOF:
+                self._on_eof(where, msg.offset() or 0)
+            elif err.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
+                self._on_out_of_range(where)
+            else:
+                log.warning("kafka_fetch_error", backup_id=self.backup_id, error=err.str(), code=err.name())
         total = sum(p.buffered_bytes for p in self.owned.values())
         while total > MAX_BUFFERED_BYTES:
             largest = max(self.owned.values(), key=lambda p: p.buffered_bytes)
