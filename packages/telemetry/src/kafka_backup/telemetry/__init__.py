@@ -6,6 +6,7 @@ once with ``setup()`` and calls ``shutdown()`` before it exits.
 """
 
 from kafka_backup.telemetry.catalog import CATALOG, Family, Kind, Metrics, family
+from kafka_backup.telemetry.client_stats import ClientStats, librdkafka_config
 from kafka_backup.telemetry.errors import MetricsFileError, MetricsServerError, TelemetryConfigError, TelemetryError
 from kafka_backup.telemetry.export_file import metrics_json, write_metrics_file
 from kafka_backup.telemetry.logs import LogFormat, LoggingConfig, configure_logging, get_logger, kafka_logger
@@ -17,6 +18,7 @@ from kafka_backup.telemetry.settings import TelemetrySettings
 
 __all__ = [
     "CATALOG",
+    "ClientStats",
     "Family",
     "Kind",
     "LagTracker",
@@ -38,6 +40,7 @@ __all__ = [
     "family",
     "get_logger",
     "kafka_logger",
+    "librdkafka_config",
     "metrics_json",
     "register_secret",
     "serve_metrics",
