@@ -6,6 +6,10 @@ from importlib.metadata import version
 
 import click
 from kafka_backup.cli.backup_cmd import backup
+from kafka_backup.cli.catalog_cmd import describe_cmd, list_cmd, prune_cmd
+from kafka_backup.cli.offset_reset_cmd import offset_reset
+from kafka_backup.cli.restore_cmd import restore
+from kafka_backup.cli.validate_cmd import validate_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,6 +19,12 @@ def cli() -> None:
 
 
 cli.add_command(backup)
+cli.add_command(restore)
+cli.add_command(offset_reset)
+cli.add_command(validate_cmd)
+cli.add_command(list_cmd)
+cli.add_command(describe_cmd)
+cli.add_command(prune_cmd)
 
 
 def main() -> None:

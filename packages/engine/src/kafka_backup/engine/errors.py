@@ -121,3 +121,16 @@ class ConcurrentWriterError(BackupError):
 class BackupNotFoundError(BackupError):
     code = "BACKUP_NOT_FOUND"
     exit_code = 2
+
+
+class RestoreStateError(BackupError):
+    """A restore's checkpoint does not fit the target any more (different job, or the target was truncated)."""
+
+    code = "RESTORE_STATE_CONFLICT"
+    exit_code = 2
+
+
+class ConsumerGroupActiveError(BackupError):
+    """Offsets of a consumer group with active members cannot be changed (the members would overwrite them)."""
+
+    code = "CONSUMER_GROUP_ACTIVE"

@@ -1,0 +1,85 @@
+"""Where a command finds the backup: ``--config`` (a backup or restore YAML), overridden by flags.
+
+Every catalog, validate and offset-reset command takes the same three options, so a user can point them at the
+YAML they already have, or at a URL and an id with no file at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from kafka_backup.engine.config import KafkaConfig, StorageConfig, expand_env, load_yaml, parse_config
+from kafka_backup.engine.errors import ConfigError
+from kafka_backup.engine.store import Store, open_store
+from kafka_backup.telemetry.catalog import Metrics
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def storage_options(fn: F) -> F:
+    """``--config``, ``--storage-url``, ``--backup-id`` (the id is optional for commands that do not need it)."""
+    fn = click.option("--backup-id", "-b", help="Backup id (default: backup_id in --config).")(fn)
+    fn = click.option(
+        "--storage-url",
+        "-s",
+        envvar="KAFKA_BACKUP_STORAGE_URL",
+        help="Storage URL, e.g. s3://bucket/prefix (default: storage.url in --config; env KAFKA_BACKUP_STORAGE_URL).",
+    )(fn)
+    return click.option(
+        "--config",
+        "-c",
+        "config_path",
+        type=click.Path(path_type=Path),
+        help="A backup or restore YAML to take storage, backup_id and target from.",
+    )(fn)
+
+
+@dataclass(frozen=True)
+class Located:
+    storage: StorageConfig
+    backup_id: str | None
+    raw: dict[str, Any]
+    source: str
+
+    def require_backup_id(self) -> str:
+        if not self.backup_id:
+            raise ConfigError("no backup id given", hint="pass --backup-id ID or a --config with backup_id")
+        return self.backup_id
+
+    def store(self, metrics: Metrics | None = None) -> Store:
+        return open_store(
+            self.storage.url, self.storage.options or None, metrics=metrics, backup_id=self.backup_id or ""
+        )
+
+    def target(self, bootstrap: str | None) -> KafkaConfig | None:
+        """The target cluster: ``--bootstrap-servers`` over the config's ``target`` (None when neither is given)."""
+        target = dict(self.raw.get("target") or {})
+        if bootstrap:
+            target["bootstrap_servers"] = bootstrap
+        if not target:
+            return None
+        return parse_config(KafkaConfig, target, f"{self.source} (target)")
+
+
+def locate(config_path: Path | None, storage_url: str | None, backup_id: str | None) -> Located:
+    raw: dict[str, Any] = {}
+    source = "command line"
+    if config_path is not None:
+        loaded = load_yaml(config_path)
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config_path}: expected a mapping of keys at the top level")
+        raw = expand_env(loaded)
+        source = str(config_path)
+    storage = dict(raw.get("storage") or {})
+    if storage_url:
+        storage["url"] = storage_url
+    if "url" not in storage:
+        raise ConfigError(
+            "no storage URL given", hint="pass --storage-url URL, set KAFKA_BACKUP_STORAGE_URL, or --config"
+        )
+    parsed = parse_config(StorageConfig, storage, f"{source} (storage)")
+    return Located(parsed, backup_id or raw.get("backup_id"), raw, source)

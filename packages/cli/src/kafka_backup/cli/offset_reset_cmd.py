@@ -1,0 +1,149 @@
+"""``kafka-backup offset-reset plan|execute|script``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from kafka_backup.cli.errors import handle_errors
+from kafka_backup.cli.locate import Located, locate, storage_options
+from kafka_backup.engine.cluster import Cluster
+from kafka_backup.engine.config import KafkaConfig
+from kafka_backup.engine.offsets import GroupReset, execute_reset, load_state, plan_reset, render_table, script_lines
+from kafka_backup.engine.restore import read_backup_manifest
+from kafka_backup.engine.restore_state import RestoreState
+from kafka_backup.telemetry.catalog import Metrics
+
+
+def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--exclude-group", "exclude", multiple=True, help="Leave these groups alone (glob or re:).")(fn)
+    fn = click.option("--group", "-g", "include", multiple=True, help="Groups to reset (glob or re:; default all).")(fn)
+    fn = click.option("--restore-id", "-r", help="The restore to translate onto (default: the backup's only one).")(fn)
+    return storage_options(fn)
+
+
+def _resets(
+    *,
+    config_path: Path | None,
+    storage_url: str | None,
+    backup_id: str | None,
+    restore_id: str | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+) -> tuple[Located, RestoreState, list[GroupReset]]:
+    located = locate(config_path, storage_url, backup_id)
+    store = located.store()
+    bid = located.require_backup_id()
+    groups = located.raw.get("consumer_groups") or {}
+    state = load_state(store, bid, restore_id or located.raw.get("restore_id"))
+    resets = plan_reset(
+        store,
+        read_backup_manifest(store, bid),
+        state,
+        list(include) or groups.get("include") or ["*"],
+        list(exclude) or groups.get("exclude") or [],
+    )
+    return located, state, resets
+
+
+@click.group("offset-reset")
+def offset_reset() -> None:
+    """Translate the consumer-group offsets captured at backup time onto a restore's target topics."""
+
+
+@offset_reset.command("plan")
+@_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@handle_errors
+def plan_cmd(
+    *,
+    config_path: Path | None,
+    storage_url: str | None,
+    backup_id: str | None,
+    restore_id: str | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Show the translated offsets (changes nothing)."""
+    _, state, resets = _resets(
+        config_path=config_path,
+        storage_url=storage_url,
+        backup_id=backup_id,
+        restore_id=restore_id,
+        include=include,
+        exclude=exclude,
+    )
+    if as_json:
+        click.echo(json.dumps({"restore_id": state.restore_id, "groups": [r.to_dict() for r in resets]}))
+    else:
+        click.echo(render_table(resets))
+
+
+@offset_reset.command("execute")
+@_options
+@click.option("--bootstrap-servers", help="Target cluster (default: target in --config, else the restore's).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@handle_errors
+def execute_cmd(
+    *,
+    config_path: Path | None,
+    storage_url: str | None,
+    backup_id: str | None,
+    restore_id: str | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    bootstrap_servers: str | None,
+    as_json: bool,
+) -> None:
+    """Commit the translated offsets on the target (refuses groups with active members)."""
+    located, state, resets = _resets(
+        config_path=config_path,
+        storage_url=storage_url,
+        backup_id=backup_id,
+        restore_id=restore_id,
+        include=include,
+        exclude=exclude,
+    )
+    target = located.target(bootstrap_servers) or KafkaConfig(bootstrap_servers=state.target_bootstrap)
+    results = execute_reset(Cluster(target), resets, metrics=Metrics(), backup_id=state.backup_id)
+    if as_json:
+        click.echo(json.dumps({"restore_id": state.restore_id, "groups": [r.to_dict() for r in results]}))
+    else:
+        click.echo(render_table(resets))
+        click.echo(f"reset {sum(r.partitions for r in results)} partitions of {len(results)} consumer groups")
+
+
+@offset_reset.command("script")
+@_options
+@click.option("--bootstrap-servers", help="Bootstrap servers to write into the commands (default: the restore's).")
+@handle_errors
+def script_cmd(
+    *,
+    config_path: Path | None,
+    storage_url: str | None,
+    backup_id: str | None,
+    restore_id: str | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    bootstrap_servers: str | None,
+) -> None:
+    """Print the equivalent kafka-consumer-groups.sh commands (to review or run by hand)."""
+    located, state, resets = _resets(
+        config_path=config_path,
+        storage_url=storage_url,
+        backup_id=backup_id,
+        restore_id=restore_id,
+        include=include,
+        exclude=exclude,
+    )
+    target = located.target(bootstrap_servers)
+    bootstrap = target.bootstrap_servers if target else state.target_bootstrap
+    click.echo("#!/bin/sh")
+    click.echo(f"# offset reset for restore {state.restore_id} of backup {state.backup_id}; stop the consumers first")
+    click.echo("set -e")
+    for line in script_lines(resets, bootstrap):
+        click.echo(line)

@@ -1,0 +1,290 @@
+"""Consumer-group offset translation: the group offsets captured at backup time, moved onto the restored topics.
+
+For a group that had committed source offset ``C`` on source partition ``sp``, and a target partition ``P`` that
+received ``sp``'s records (renames and partition maps come from the restore's checkpoint, so they are always
+honoured), the translated offset is the target offset of the first restored record of ``sp`` in ``P`` whose source
+offset is ``>= C``; when every restored record of ``sp`` is before ``C``, it is the offset right after the last of
+them. The group therefore resumes on the target with exactly the records it had not consumed on the source.
+
+When several source partitions feed one target partition (partition map merges, repartitioning) one offset cannot
+express several positions; the smallest candidate wins, so the group may see some records again but never misses
+one (at-least-once). A target partition that only received records from source partitions the group never
+committed on is left alone; one whose sources contributed nothing gets the partition's end at restore completion.
+
+``execute`` refuses, before changing anything, when any selected group has active members on the target (they would
+overwrite the offsets with their own commits).
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from kafka_backup.engine.cluster import Cluster, compile_patterns, translate
+from kafka_backup.engine.errors import (
+    BackupNotFoundError,
+    ConsumerGroupActiveError,
+    KafkaOperationError,
+    RestoreStateError,
+    StorageNotFoundError,
+)
+from kafka_backup.engine.manifest import BackupManifest
+from kafka_backup.engine.restore_state import (
+    OffsetMap,
+    PartitionTrail,
+    RestoreState,
+    offsets_prefix,
+    restores_prefix,
+    state_key,
+)
+from kafka_backup.engine.store import Store
+from kafka_backup.telemetry.catalog import Metrics
+from opentelemetry import trace
+
+log = structlog.get_logger("kafka_backup.offset_reset")
+_tracer = trace.get_tracer("kafka_backup.engine.offsets")
+
+
+@dataclass(frozen=True)
+class PartitionReset:
+    topic: str
+    partition: int
+    offset: int
+    sources: tuple[tuple[str, int, int], ...]
+    """(source topic, source partition, committed source offset) that decided this offset."""
+
+
+@dataclass(frozen=True)
+class GroupReset:
+    group: str
+    partitions: tuple[PartitionReset, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "partitions": [
+                {
+                    "topic": p.topic,
+                    "partition": p.partition,
+                    "offset": p.offset,
+                    "sources": [{"topic": t, "partition": sp, "offset": o} for t, sp, o in p.sources],
+                }
+                for p in self.partitions
+            ],
+        }
+
+
+@dataclass
+class GroupResult:
+    group: str
+    status: str
+    partitions: int
+    failed: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"group": self.group, "status": self.status, "partitions": self.partitions, "failed": self.failed}
+
+
+def list_restores(store: Store, backup_id: str) -> list[RestoreState]:
+    out = []
+    for info in store.list(restores_prefix(backup_id)):
+        if info.key.endswith("/state.json") and info.key.count("/") == 3:
+            out.append(RestoreState.from_json(store.get(info.key, operation="checkpoint"), info.key))
+    return sorted(out, key=lambda s: s.created_at)
+
+
+def load_state(store: Store, backup_id: str, restore_id: str | None) -> RestoreState:
+    """The checkpoint of ``restore_id``, or of the backup's only restore when no id is given."""
+    if restore_id is not None:
+        key = state_key(backup_id, restore_id)
+        try:
+            return RestoreState.from_json(store.get(key, operation="checkpoint"), key)
+        except StorageNotFoundError:
+            raise BackupNotFoundError(
+                f"no restore '{restore_id}' of backup '{backup_id}' at {store.url}",
+                hint="the restore command prints its restore id; omit --restore-id to use the only one",
+            ) from None
+    restores = list_restores(store, backup_id)
+    if len(restores) == 1:
+        return restores[0]
+    if not restores:
+        raise BackupNotFoundError(
+            f"backup '{backup_id}' has not been restored yet: there are no offsets to translate",
+            hint="run `kafka-backup restore` first (or restore --reset-consumer-groups)",
+        )
+    raise RestoreStateError(
+        f"backup '{backup_id}' has {len(restores)} restores: {', '.join(r.restore_id for r in restores)}",
+        hint="choose one with --restore-id",
+    )
+
+
+def load_trails(store: Store, state: RestoreState) -> dict[tuple[str, int, int], PartitionTrail]:
+    """(source topic, source partition, target partition) → where that source partition's records went."""
+    trails: dict[tuple[str, int, int], PartitionTrail] = {}
+    for info in store.list(offsets_prefix(state.backup_id, state.restore_id)):
+        omap = OffsetMap.from_json(store.get(info.key, operation="checkpoint"), info.key)
+        for partition, runs in omap.runs.items():
+            key = (omap.source_topic, omap.source_partition, partition)
+            trails.setdefault(key, PartitionTrail()).add(runs)
+    for trail in trails.values():
+        trail.finish()
+    return trails
+
+
+def plan_reset(
+    store: Store,
+    backup: BackupManifest,
+    state: RestoreState,
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
+) -> list[GroupReset]:
+    """Translated offsets of every selected captured group (reads the restore's offset maps; no Kafka access)."""
+    if state.status != "complete":
+        raise RestoreStateError(
+            f"restore '{state.restore_id}' is not complete: offsets can only be translated for restored data",
+            hint="rerun the restore to finish it",
+        )
+    inc, exc = compile_patterns(include or ["*"]), compile_patterns(exclude or [])
+    trails = load_trails(store, state)
+    out: list[GroupReset] = []
+    for group in sorted(backup.consumer_groups):
+        if not any(p.fullmatch(group) for p in inc) or any(p.fullmatch(group) for p in exc):
+            continue
+        candidates: dict[tuple[str, int], list[int]] = {}
+        sources: dict[tuple[str, int], list[tuple[str, int, int]]] = {}
+        for src_topic, parts in sorted(backup.consumer_groups[group].items()):
+            target = state.topic_map.get(src_topic)
+            routes = state.routes.get(src_topic, {})
+            if target is None:
+                continue
+            for sp_text, committed in sorted(parts.items(), key=lambda kv: int(kv[0])):
+                sp = int(sp_text)
+                for tp in routes.get(sp_text, []):
+                    key = (target, tp)
+                    sources.setdefault(key, []).append((src_topic, sp, committed))
+                    trail = trails.get((src_topic, sp, tp))
+                    if trail is None or not trail.runs:
+                        continue
+                    found = trail.first_at_or_after(committed)
+                    candidates.setdefault(key, []).append(found if found is not None else trail.end() or 0)
+        resets = []
+        for (topic, partition), srcs in sorted(sources.items()):
+            cands = candidates.get((topic, partition))
+            if cands:
+                offset = min(cands)
+            else:
+                offset = state.ends.get(topic, {}).get(str(partition), state.start(topic, partition))
+            resets.append(PartitionReset(topic, partition, offset, tuple(srcs)))
+        if resets:
+            out.append(GroupReset(group, tuple(resets)))
+    return out
+
+
+def _active_members(cluster: Cluster, groups: list[str]) -> dict[str, int]:
+    if not groups:
+        return {}
+    try:
+        futures = cluster.admin.describe_consumer_groups(groups, request_timeout=cluster.timeout)
+        return {g: len(f.result(timeout=cluster.timeout).members or []) for g, f in futures.items()}
+    except KafkaException as exc:
+        raise translate(exc, cluster.trap, "describe consumer groups", cluster.config.bootstrap_servers) from None
+
+
+def execute_reset(
+    cluster: Cluster, resets: list[GroupReset], *, metrics: Metrics | None = None, backup_id: str = ""
+) -> list[GroupResult]:
+    """Commit the translated offsets through the AdminClient, one group at a time."""
+    metrics = metrics or Metrics()
+    active = {g: n for g, n in _active_members(cluster, [r.group for r in resets]).items() if n}
+    if active:
+        names = ", ".join(f"{g} ({n} members)" for g, n in sorted(active.items()))
+        for group in active:
+            metrics.offset_reset_partitions_total.add(
+                sum(len(r.partitions) for r in resets if r.group == group),
+                {"consumer_group": group, "status": "failure"},
+            )
+        raise ConsumerGroupActiveError(
+            f"consumer groups with active members on the target: {names}; no offsets were changed",
+            hint="stop their consumers (or wait for the session timeout), then run offset-reset execute again",
+        )
+    results = []
+    for reset in resets:
+        results.append(_execute_group(cluster, reset, metrics, backup_id))
+    failed = [r for r in results if r.status != "success"]
+    if failed:
+        raise KafkaOperationError(
+            f"offset reset failed for {len(failed)} group(s): "
+            + "; ".join(f"{r.group}: {', '.join(r.failed)}" for r in failed),
+            hint="check the target cluster's ACLs for the groups, then run offset-reset execute again",
+        )
+    return results
+
+
+def _execute_group(cluster: Cluster, reset: GroupReset, metrics: Metrics, backup_id: str) -> GroupResult:
+    group = reset.group
+    started = time.monotonic()
+    with _tracer.start_as_current_span(
+        "offset_reset.group", attributes={"consumer_group": group, "backup_id": backup_id}
+    ):
+        tps = [TopicPartition(p.topic, p.partition, p.offset) for p in reset.partitions]
+        request = [ConsumerGroupTopicPartitions(group, tps)]
+        failed: list[str] = []
+        try:
+            futures = cluster.admin.alter_consumer_group_offsets(request, request_timeout=cluster.timeout)
+            result = futures[group].result(timeout=cluster.timeout)
+            for tp in result.topic_partitions or []:
+                if tp.error is not None:
+                    failed.append(f"{tp.topic}-{tp.partition}: {tp.error.str()}")
+        except KafkaException as exc:
+            failed = [f"{p.topic}-{p.partition}: {exc}" for p in reset.partitions]
+        elapsed = time.monotonic() - started
+    status = "failure" if failed else "success"
+    ok = len(reset.partitions) - len(failed)
+    if ok:
+        metrics.offset_reset_partitions_total.add(ok, {"consumer_group": group, "status": "success"})
+    if failed:
+        metrics.offset_reset_partitions_total.add(len(failed), {"consumer_group": group, "status": "failure"})
+    metrics.offset_reset_duration_seconds.record(elapsed, {"consumer_group": group, "status": status})
+    per_partition = elapsed / max(1, len(reset.partitions))
+    for _ in reset.partitions:
+        metrics.offset_reset_latency_seconds.record(per_partition, {"consumer_group": group})
+    log.info("offset_reset_group", consumer_group=group, status=status, partitions=len(reset.partitions))
+    return GroupResult(group, status, len(reset.partitions), failed)
+
+
+def script_lines(resets: list[GroupReset], bootstrap: str) -> list[str]:
+    """The same reset as ``kafka-consumer-groups.sh`` commands, one per partition (offsets differ per partition)."""
+    lines = []
+    for reset in resets:
+        for p in reset.partitions:
+            args = [
+                "kafka-consumer-groups.sh",
+                "--bootstrap-server",
+                bootstrap,
+                "--group",
+                reset.group,
+                "--topic",
+                f"{p.topic}:{p.partition}",
+                "--reset-offsets",
+                "--to-offset",
+                str(p.offset),
+                "--execute",
+            ]
+            lines.append(" ".join(shlex.quote(a) for a in args))
+    return lines
+
+
+def render_table(resets: list[GroupReset]) -> str:
+    rows = [("GROUP", "TARGET", "OFFSET", "FROM (source topic-partition@committed)")]
+    for reset in resets:
+        for p in reset.partitions:
+            src = ", ".join(f"{t}-{sp}@{o}" for t, sp, o in p.sources)
+            rows.append((reset.group, f"{p.topic}-{p.partition}", str(p.offset), src))
+    if len(rows) == 1:
+        return "no captured consumer-group offsets apply to the restored topics"
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}" for r in rows)

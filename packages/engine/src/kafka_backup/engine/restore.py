@@ -1,0 +1,948 @@
+"""Restore: manifests → segments (verified) → selection → target partitions → idempotent producer → Kafka.
+
+The plan (:func:`build_plan`) is computed from the manifests alone: segments outside the offset ranges or the time
+window are skipped by their manifest entry (first/last offset, min/max timestamp — the same facts as the Parquet
+column statistics of the one row group) and never read. Segments the selection cuts through are read and filtered.
+
+Order and resume (kept by :class:`RestoreRun`):
+
+1. Every target partition receives a deterministic stream: the selected records destined to it, in source
+   (topic, partition) order, then offset order. Source partitions that share no target partition are independent
+   chains, interleaved one segment at a time; within a chain segments are produced strictly in order.
+2. Before the first record is produced, ``state.json`` records each target partition's end offset (``starts``) and
+   whether it was empty. Nothing is produced before that checkpoint exists.
+3. After every ``flush_records`` records the producer is flushed; then, in production order, each finished
+   segment's offset map is written. A map's presence proves its segment was fully acknowledged.
+4. A rerun (same restore id) reads ``state.json``, treats the chain prefix of mapped segments as done, and for a
+   partition that was empty at the start counts the records already in it (``end - start``: offsets of a
+   non-transactional producer are contiguous, so compaction or retention on the target cannot change this count)
+   and skips exactly that many records of its stream before producing again. The restored data of such a
+   partition ends up exactly equal to the selection. A partition that held data at the start cannot tell our
+   records from others': it resumes after the last mapped segment (at-least-once).
+
+The guarantee assumes nobody else writes to the target partitions during the restore. End offsets are read until
+two reads agree, so records of the crashed run still in flight are counted once they are committed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import structlog
+from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka.admin import NewTopic
+from kafka_backup.engine.cluster import Cluster, select, translate
+from kafka_backup.engine.errors import (
+    BackupError,
+    BackupNotFoundError,
+    ConfigError,
+    KafkaOperationError,
+    RestoreStateError,
+    StorageNotFoundError,
+)
+from kafka_backup.engine.manifest import (
+    BackupManifest,
+    PartitionManifest,
+    SegmentEntry,
+    TopicInfo,
+    backup_key,
+    manifest_key,
+    now_ms,
+)
+from kafka_backup.engine.offsets import execute_reset, plan_reset
+from kafka_backup.engine.partitioner import assign_partitions
+from kafka_backup.engine.restore_config import RestoreConfig
+from kafka_backup.engine.restore_state import (
+    OffsetMap,
+    RestoreState,
+    build_runs,
+    offset_map_key,
+    offsets_prefix,
+    state_key,
+)
+from kafka_backup.engine.segment import decode, payload_bytes
+from kafka_backup.engine.sink import Sink
+from kafka_backup.engine.store import Store, open_store
+from kafka_backup.telemetry.catalog import Metrics
+from opentelemetry import trace
+
+log = structlog.get_logger("kafka_backup.restore")
+_tracer = trace.get_tracer("kafka_backup.engine.restore")
+
+TP = tuple[str, int]
+UnitKey = tuple[str, int, int]
+"""(source topic, source partition, segment start offset): one source segment of the stream."""
+
+
+# ---- the plan ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    entry: SegmentEntry
+    partial: bool
+    """The selection cuts through this segment: it is read and filtered (otherwise every record is restored)."""
+
+
+@dataclass(frozen=True)
+class PartitionPlan:
+    """One source partition: which segments to read, and where its records go."""
+
+    source_topic: str
+    source_partition: int
+    target_topic: str
+    targets: tuple[int, ...]
+    """Target partitions its records may go to (one, unless repartitioning)."""
+    segments: tuple[SegmentPlan, ...]
+    skipped_segments: int
+    records: int
+    """Records in the selected segments: exact when ``exact``, else an upper bound."""
+    exact: bool
+    bytes: int
+    first_offset: int | None
+    last_offset: int | None
+    min_timestamp: int | None
+    max_timestamp: int | None
+    lost_ranges: int
+    """Ranges the backup lost to retention inside the selection (logged; nothing to restore there)."""
+
+    @property
+    def source(self) -> TP:
+        return (self.source_topic, self.source_partition)
+
+
+@dataclass(frozen=True)
+class TopicPlan:
+    source_topic: str
+    target_topic: str
+    partitions: int
+    """Target partition count (existing topic, or the one it is created with)."""
+    create: bool
+    replication_factor: int
+    configs: dict[str, str]
+    repartition: bool
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    restore_id: str
+    backup_id: str
+    fingerprint: str
+    topics: tuple[TopicPlan, ...]
+    partitions: tuple[PartitionPlan, ...]
+    time_from: int | None = None
+    time_to: int | None = None
+
+    @property
+    def records(self) -> int:
+        return sum(p.records for p in self.partitions)
+
+    @property
+    def bytes(self) -> int:
+        return sum(p.bytes for p in self.partitions)
+
+    @property
+    def exact(self) -> bool:
+        return all(p.exact for p in self.partitions)
+
+    @property
+    def segments(self) -> int:
+        return sum(len(p.segments) for p in self.partitions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "restore_id": self.restore_id,
+            "backup_id": self.backup_id,
+            "records": self.records,
+            "records_exact": self.exact,
+            "bytes": self.bytes,
+            "segments": self.segments,
+            "segments_skipped": sum(p.skipped_segments for p in self.partitions),
+            "time_window": {"from": self.time_from, "to": self.time_to},
+            "topics": [
+                {
+                    "source": t.source_topic,
+                    "target": t.target_topic,
+                    "partitions": t.partitions,
+                    "create": t.create,
+                    "replication_factor": t.replication_factor,
+                    "repartition": t.repartition,
+                }
+                for t in self.topics
+            ],
+            "partitions": [
+                {
+                    "source_topic": p.source_topic,
+                    "source_partition": p.source_partition,
+                    "target_topic": p.target_topic,
+                    "target_partitions": "murmur2" if len(p.targets) > 1 else p.targets[0],
+                    "records": p.records,
+                    "records_exact": p.exact,
+                    "bytes": p.bytes,
+                    "segments": len(p.segments),
+                    "segments_skipped": p.skipped_segments,
+                    "first_offset": p.first_offset,
+                    "last_offset": p.last_offset,
+                    "min_timestamp": p.min_timestamp,
+                    "max_timestamp": p.max_timestamp,
+                    "lost_ranges": p.lost_ranges,
+                }
+                for p in self.partitions
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """The record filter of one source partition: offset intervals (None = all) and the time window."""
+
+    intervals: tuple[tuple[int, int], ...] | None
+    time_from: int | None
+    time_to: int | None
+
+    def keeps_segment(self, e: SegmentEntry) -> tuple[bool, bool]:
+        """(overlaps, partial) from the manifest's facts, without reading the segment."""
+        overlaps_offsets = self.intervals is None or any(
+            lo <= e.last_offset and e.first_offset <= hi for lo, hi in self.intervals
+        )
+        lo_t = self.time_from if self.time_from is not None else -(2**63)
+        hi_t = self.time_to if self.time_to is not None else 2**63 - 1
+        windowed = self.time_from is not None or self.time_to is not None
+        overlaps_time = not windowed or (e.min_timestamp <= hi_t and lo_t <= e.max_timestamp)
+        if not (overlaps_offsets and overlaps_time):
+            return False, False
+        inside_offsets = self.intervals is None or any(
+            lo <= e.first_offset and e.last_offset <= hi for lo, hi in self.intervals
+        )
+        inside_time = not windowed or (lo_t <= e.min_timestamp and e.max_timestamp <= hi_t and e.min_timestamp >= 0)
+        return True, not (inside_offsets and inside_time)
+
+    def mask(self, table: pa.Table) -> pa.ChunkedArray:
+        offsets = table.column("offset")
+        keep = pc.greater_equal(offsets, 0)
+        if self.intervals is not None:
+            any_interval = None
+            for lo, hi in self.intervals:
+                inside = pc.and_(pc.greater_equal(offsets, lo), pc.less_equal(offsets, hi))
+                any_interval = inside if any_interval is None else pc.or_(any_interval, inside)
+            keep = pc.and_(keep, any_interval)
+        ts = table.column("timestamp")
+        if self.time_from is not None or self.time_to is not None:
+            keep = pc.and_(keep, pc.greater_equal(ts, 0))
+        if self.time_from is not None:
+            keep = pc.and_(keep, pc.greater_equal(ts, self.time_from))
+        if self.time_to is not None:
+            keep = pc.and_(keep, pc.less_equal(ts, self.time_to))
+        return keep
+
+
+def read_backup_manifest(store: Store, backup_id: str) -> BackupManifest:
+    key = backup_key(backup_id)
+    try:
+        data = store.get(key, operation="manifest")
+    except StorageNotFoundError:
+        raise BackupNotFoundError(
+            f"no backup '{backup_id}' at {store.url} ({key} does not exist)",
+            hint="check backup_id and storage.url; `kafka-backup list` shows the backups there",
+        ) from None
+    return BackupManifest.from_json(data, key)
+
+
+def read_partition_manifest(store: Store, backup_id: str, topic: str, partition: int) -> PartitionManifest | None:
+    key = manifest_key(backup_id, topic, partition)
+    try:
+        return PartitionManifest.from_json(store.get(key, operation="manifest"), key)
+    except StorageNotFoundError:
+        return None
+
+
+def _selection_for(config: RestoreConfig, topic: str, partition: int) -> _Selection | None:
+    """None when the partition is not selected at all."""
+    wanted = config.partitions.get(topic)
+    if wanted is not None and partition not in wanted:
+        return None
+    ranges = [r for r in config.offset_ranges if r.topic == topic]
+    intervals: tuple[tuple[int, int], ...] | None = None
+    if ranges:
+        chosen = [r for r in ranges if r.partitions is None or partition in r.partitions]
+        if not chosen:
+            return None
+        intervals = tuple((r.from_ or 0, r.to if r.to is not None else 2**63 - 1) for r in chosen)
+    window = config.time_window
+    return _Selection(intervals, window.from_, window.to)
+
+
+def build_plan(
+    config: RestoreConfig, store: Store, existing: dict[str, int], backup: BackupManifest | None = None
+) -> RestorePlan:
+    """The restore plan: reads manifests only. ``existing`` is the target's topic → partition count."""
+    backup = backup or read_backup_manifest(store, config.backup_id)
+    chosen = select(backup.topics, config.topics.include, config.topics.exclude, include_internal=True)
+    if not chosen.topics:
+        raise ConfigError(
+            f"no topic of backup '{config.backup_id}' matches topics.include={config.topics.include} "
+            f"exclude={config.topics.exclude} (it holds: {', '.join(sorted(backup.topics)) or 'nothing'})",
+            hint="fix topics.include / --topic",
+        )
+    for name in (*config.partitions, *(r.topic for r in config.offset_ranges), *config.topic_map):
+        if name not in backup.topics:
+            raise ConfigError(
+                f"topic '{name}' named in the restore config is not in backup '{config.backup_id}'",
+                hint=f"topics in the backup: {', '.join(sorted(backup.topics))}",
+            )
+    topics: list[TopicPlan] = []
+    parts: list[PartitionPlan] = []
+    targets_seen: dict[str, str] = {}
+    for source in chosen.topics:
+        info = backup.topics[source]
+        target = config.target_topic(source)
+        if target in targets_seen and not config.repartition:
+            raise ConfigError(f"topics {targets_seen[target]} and {source} would both restore into {target}")
+        targets_seen[target] = source
+        mapping = config.partition_map.get(source, {})
+        selected = [(p, sel) for p in range(info.partitions) if (sel := _selection_for(config, source, p)) is not None]
+        needed = max((mapping.get(p, p) + 1 for p, _ in selected), default=0)
+        topic_plan = _topic_plan(config, source, target=target, info=info, existing=existing, needed=needed)
+        topics.append(topic_plan)
+        for partition, sel in selected:
+            if topic_plan.repartition:
+                tgts: tuple[int, ...] = tuple(range(topic_plan.partitions))
+            else:
+                tgts = (mapping.get(partition, partition),)
+            manifest = read_partition_manifest(store, config.backup_id, source, partition)
+            parts.append(_partition_plan(source, partition, target=target, targets=tgts, manifest=manifest, sel=sel))
+    fingerprint = config.fingerprint()
+    return RestorePlan(
+        restore_id=config.effective_restore_id(),
+        backup_id=config.backup_id,
+        fingerprint=fingerprint,
+        topics=tuple(topics),
+        partitions=tuple(parts),
+        time_from=config.time_window.from_,
+        time_to=config.time_window.to,
+    )
+
+
+def _topic_plan(
+    config: RestoreConfig, source: str, *, target: str, info: TopicInfo, existing: dict[str, int], needed: int
+) -> TopicPlan:
+    """``needed``: partitions the selected source partitions map to (without repartitioning)."""
+    create = target not in existing
+    if create and not config.create_topics.enabled:
+        raise ConfigError(
+            f"target topic {target} does not exist and create_topics.enabled is false",
+            hint="create it, or set create_topics.enabled: true",
+        )
+    if create:
+        default = max(info.partitions, needed)
+        count = config.create_topics.partitions.get(target, default) if config.repartition else default
+    else:
+        count = existing[target]
+    if not config.repartition and count < needed:
+        raise ConfigError(
+            f"target topic {target} has {count} partitions, the restore of {source} needs {needed}",
+            hint="add partitions to the target topic, map partitions with partition_map, or set repartition: true",
+        )
+    configs = {**info.configs, **config.create_topics.configs}
+    if configs.get("message.timestamp.type") == "LogAppendTime" and "message.timestamp.type" not in (
+        config.create_topics.configs
+    ):
+        # LogAppendTime on the target would replace every original timestamp with the restore time
+        configs["message.timestamp.type"] = "CreateTime"
+    rf = config.create_topics.replication_factor or info.replication_factor
+    return TopicPlan(source, target, count, create, rf, configs, config.repartition)
+
+
+def _partition_plan(
+    topic: str,
+    partition: int,
+    *,
+    target: str,
+    targets: tuple[int, ...],
+    manifest: PartitionManifest | None,
+    sel: _Selection,
+) -> PartitionPlan:
+    chosen: list[SegmentPlan] = []
+    skipped = 0
+    for entry in manifest.segments if manifest else ():
+        overlaps, partial = sel.keeps_segment(entry)
+        if overlaps:
+            chosen.append(SegmentPlan(entry, partial))
+        else:
+            skipped += 1
+    lost = 0
+    for gap in manifest.gaps if manifest else ():
+        if gap.reason == "retention" and (
+            sel.intervals is None or any(lo < gap.end_offset and gap.start_offset <= hi for lo, hi in sel.intervals)
+        ):
+            lost += 1
+    entries = [s.entry for s in chosen]
+    first = entries[0].first_offset if entries else None
+    last = entries[-1].last_offset if entries else None
+    if sel.intervals is not None and first is not None and last is not None:
+        first = max(first, min(lo for lo, _ in sel.intervals))
+        last = min(last, max(hi for _, hi in sel.intervals))
+    min_ts = min((e.min_timestamp for e in entries), default=None)
+    max_ts = max((e.max_timestamp for e in entries), default=None)
+    if min_ts is not None and sel.time_from is not None:
+        min_ts = max(min_ts, sel.time_from)
+    if max_ts is not None and sel.time_to is not None:
+        max_ts = min(max_ts, sel.time_to)
+    return PartitionPlan(
+        source_topic=topic,
+        source_partition=partition,
+        target_topic=target,
+        targets=targets,
+        segments=tuple(chosen),
+        skipped_segments=skipped,
+        records=sum(e.records for e in entries),
+        exact=not any(s.partial for s in chosen),
+        bytes=sum(e.uncompressed_bytes for e in entries),
+        first_offset=first,
+        last_offset=last,
+        min_timestamp=min_ts,
+        max_timestamp=max_ts,
+        lost_ranges=lost,
+    )
+
+
+def chains(partitions: Iterable[PartitionPlan]) -> list[list[PartitionPlan]]:
+    """Groups of source partitions that share target partitions, each in source (topic, partition) order."""
+    plans = sorted(partitions, key=lambda p: p.source)
+    parent = list(range(len(plans)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[TP, int] = {}
+    for i, plan in enumerate(plans):
+        for t in plan.targets:
+            j = owner.setdefault((plan.target_topic, t), i)
+            parent[find(i)] = find(j)
+    groups: dict[int, list[PartitionPlan]] = {}
+    for i, plan in enumerate(plans):
+        groups.setdefault(find(i), []).append(plan)
+    return list(groups.values())
+
+
+# ---- the run ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported after every segment: records restored (or found already restored) over the selection."""
+
+    done: int
+    total: int
+    bytes: int
+    elapsed_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def percent(self) -> float:
+        return 100.0 if self.total <= 0 else min(100.0, 100.0 * self.done / self.total)
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.done >= self.total:
+            return 0.0
+        return (self.total - self.done) / self.rate if self.rate > 0 else None
+
+
+@dataclass
+class RestoreSummary:
+    restore_id: str
+    backup_id: str
+    status: str = "success"
+    records: int = 0
+    """Records produced by this run."""
+    resumed_records: int = 0
+    """Records found already restored by an earlier run (skipped, not produced again)."""
+    bytes: int = 0
+    segments_read: int = 0
+    segments_skipped: int = 0
+    """Segments outside the selection, never read."""
+    topics_created: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    offset_reset: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "restore_id": self.restore_id,
+            "backup_id": self.backup_id,
+            "status": self.status,
+            "records": self.records,
+            "resumed_records": self.resumed_records,
+            "bytes": self.bytes,
+            "segments_read": self.segments_read,
+            "segments_skipped": self.segments_skipped,
+            "topics_created": self.topics_created,
+            "duration_seconds": round(self.duration_s, 3),
+            "records_per_second": round(self.records / self.duration_s, 1) if self.duration_s else 0.0,
+            "offset_reset": self.offset_reset,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+@dataclass
+class _Pending:
+    """A segment whose records were produced but not yet flushed: what its offset map needs."""
+
+    plan: PartitionPlan
+    entry: SegmentEntry
+    sources: list[int]
+    partitions: list[int]
+    produced: list[bool]
+    skipped_targets: list[int]
+    """Target offsets of records found already written (for the map); -1 for records produced now."""
+    bytes: int
+
+
+class RestoreRun:
+    """One restore run. Not thread-safe."""
+
+    def __init__(
+        self,
+        config: RestoreConfig,
+        *,
+        metrics: Metrics | None = None,
+        store: Store | None = None,
+        stop: threading.Event | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.backup_id = config.backup_id
+        self.restore_id = config.effective_restore_id()
+        self.metrics = metrics or Metrics()
+        self.store = store or open_store(
+            config.storage.url, config.storage.options or None, metrics=self.metrics, backup_id=self.backup_id
+        )
+        self.stop = stop or threading.Event()
+        self.on_progress = on_progress
+        self.summary = RestoreSummary(self.restore_id, self.backup_id)
+        self._labels = {"restore_id": self.restore_id, "backup_id": self.backup_id}
+        self._started = time.monotonic()
+        self._done = 0
+        self._total = 0
+        self._bytes_done = 0
+
+    # ---- entry points ---------------------------------------------------------------------------------------
+
+    def plan(self) -> RestorePlan:
+        """The plan (reads manifests and the target's topic list; writes nothing)."""
+        cluster = Cluster(self.config.target)
+        return build_plan(self.config, self.store, cluster.topic_partitions())
+
+    def run(self) -> RestoreSummary:
+        self._started = time.monotonic()
+        status = "failure"
+        with _tracer.start_as_current_span(
+            "restore", attributes={"backup_id": self.backup_id, "restore_id": self.restore_id}
+        ):
+            try:
+                self._run()
+                status = "success" if not self.stop.is_set() else "stopped"
+            except BackupError as exc:
+                self.metrics.backup_errors_total.add(
+                    1, {"backup_id": self.backup_id, "operation": "restore", "error_type": exc.code}
+                )
+                raise
+            finally:
+                self.summary.duration_s = time.monotonic() - self._started
+                self.summary.status = status
+                self.metrics.restore_duration_seconds.record(
+                    self.summary.duration_s, {"backup_id": self.backup_id, "status": status}
+                )
+        return self.summary
+
+    # ---- phases -----------------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        cfg = self.config
+        cluster = Cluster(cfg.target)
+        backup = read_backup_manifest(self.store, self.backup_id)
+        plan = build_plan(cfg, self.store, cluster.topic_partitions(), backup)
+        self.summary.segments_skipped = sum(p.skipped_segments for p in plan.partitions)
+        if backup.status != "complete":
+            log.warning("restoring_incomplete_backup", backup_id=self.backup_id, status=backup.status)
+        log.info(
+            "restore_planned",
+            backup_id=self.backup_id,
+            restore_id=self.restore_id,
+            partitions=len(plan.partitions),
+            segments=plan.segments,
+            records=plan.records,
+        )
+        state = self._read_state()
+        if state is not None and state.fingerprint != plan.fingerprint:
+            raise RestoreStateError(
+                f"restore '{self.restore_id}' was started with a different selection or mapping",
+                hint="rerun it with the original settings, or choose a new --restore-id",
+            )
+        self._create_topics(cluster, plan)
+        if state is None:
+            state = self._start_state(cluster, plan)
+        elif state.status == "complete":
+            log.info("restore_already_complete", backup_id=self.backup_id, restore_id=self.restore_id)
+        self._total = plan.records
+        if state.status != "complete":
+            self._restore(cluster, plan, state)
+            if self.stop.is_set():
+                return
+            state = self._complete_state(cluster, state)
+        else:
+            self._done = self._total = plan.records
+        self._report_progress(final=True)
+        if cfg.consumer_groups.reset:
+            resets = plan_reset(self.store, backup, state, cfg.consumer_groups.include, cfg.consumer_groups.exclude)
+            results = execute_reset(cluster, resets, metrics=self.metrics, backup_id=self.backup_id)
+            self.summary.offset_reset = [r.to_dict() for r in results]
+
+    def _read_state(self) -> RestoreState | None:
+        key = state_key(self.backup_id, self.restore_id)
+        try:
+            return RestoreState.from_json(self.store.get(key, operation="checkpoint"), key)
+        except StorageNotFoundError:
+            return None
+
+    def _create_topics(self, cluster: Cluster, plan: RestorePlan) -> None:
+        missing = [t for t in plan.topics if t.create and t.target_topic not in cluster.topic_partitions()]
+        if not missing:
+            return
+        new = [
+            NewTopic(
+                t.target_topic, num_partitions=t.partitions, replication_factor=t.replication_factor, config=t.configs
+            )
+            for t in missing
+        ]
+        try:
+            futures = cluster.admin.create_topics(new, request_timeout=cluster.timeout)
+            for name, future in futures.items():
+                try:
+                    future.result(timeout=cluster.timeout)
+                except KafkaException as exc:
+                    if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                        raise
+                self.summary.topics_created.append(name)
+                log.info("topic_created", restore_id=self.restore_id, topic=name)
+        except KafkaException as exc:
+            raise translate(exc, cluster.trap, "create topics", cluster.config.bootstrap_servers) from None
+        wanted = {t.target_topic: t.partitions for t in missing}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            metadata = cluster.admin.list_topics(timeout=cluster.timeout)
+            ready = all(
+                name in metadata.topics
+                and len(metadata.topics[name].partitions) >= count
+                and all(p.leader >= 0 for p in metadata.topics[name].partitions.values())
+                for name, count in wanted.items()
+            )
+            if ready:
+                return
+            time.sleep(0.2)
+        raise KafkaOperationError(f"created topics {sorted(wanted)} have no leaders after 30 s")
+
+    def _start_state(self, cluster: Cluster, plan: RestorePlan) -> RestoreState:
+        tps = sorted({(p.target_topic, t) for p in plan.partitions for t in p.targets})
+        ends = self._stable_ends(cluster, tps)
+        starts_log = cluster.start_offsets([TopicPartition(*tp) for tp in tps])
+        starts: dict[str, dict[str, int]] = {}
+        empty: dict[str, list[int]] = {}
+        for tp in tps:
+            starts.setdefault(tp[0], {})[str(tp[1])] = ends[tp]
+            if ends[tp] == starts_log[tp]:
+                empty.setdefault(tp[0], []).append(tp[1])
+        routes: dict[str, dict[str, list[int]]] = {}
+        for p in plan.partitions:
+            routes.setdefault(p.source_topic, {})[str(p.source_partition)] = list(p.targets)
+        state = RestoreState(
+            restore_id=self.restore_id,
+            backup_id=self.backup_id,
+            fingerprint=plan.fingerprint,
+            created_at=now_ms(),
+            updated_at=now_ms(),
+            status="running",
+            target_bootstrap=self.config.target.bootstrap_servers,
+            topic_map={t.source_topic: t.target_topic for t in plan.topics},
+            routes=routes,
+            starts=starts,
+            empty=empty,
+            target_cluster_id=cluster.cluster_id(),
+        )
+        self.store.put(state_key(self.backup_id, self.restore_id), state.to_json(), operation="checkpoint")
+        log.info(
+            "restore_started",
+            backup_id=self.backup_id,
+            restore_id=self.restore_id,
+            target_partitions=len(tps),
+            empty_partitions=sum(len(v) for v in empty.values()),
+        )
+        return state
+
+    def _complete_state(self, cluster: Cluster, state: RestoreState) -> RestoreState:
+        tps = state.target_partitions()
+        ends = self._stable_ends(cluster, tps)
+        body: dict[str, dict[str, int]] = {}
+        for (topic, partition), end in ends.items():
+            body.setdefault(topic, {})[str(partition)] = end
+        done = replace(state, status="complete", ends=body, completed_at=now_ms(), updated_at=now_ms())
+        self.store.put(state_key(self.backup_id, self.restore_id), done.to_json(), operation="checkpoint")
+        log.info("restore_complete", backup_id=self.backup_id, restore_id=self.restore_id)
+        return done
+
+    @staticmethod
+    def _stable_ends(cluster: Cluster, tps: list[TP]) -> dict[TP, int]:
+        """End offsets, read until two reads agree (records of a crashed run may still be being committed)."""
+        request = [TopicPartition(*tp) for tp in tps]
+        previous = cluster.end_offsets(request, read_committed=False)
+        for _ in range(20):
+            time.sleep(0.25)
+            current = cluster.end_offsets(request, read_committed=False)
+            if current == previous:
+                return current
+            previous = current
+        return previous
+
+    # ---- producing ----------------------------------------------------------------------------------------------
+
+    def _restore(self, cluster: Cluster, plan: RestorePlan, state: RestoreState) -> None:
+        queues = [deque((p, s) for p in chain for s in p.segments) for chain in chains(plan.partitions)]
+        mapped = self._drop_mapped_prefix(queues)
+        ends = self._stable_ends(cluster, state.target_partitions())
+        self._skip: dict[TP, int] = {}
+        self._next: dict[TP, int] = {}
+        for tp in state.target_partitions():
+            start = state.start(*tp)
+            already = mapped.get(tp, 0)
+            self._next[tp] = start + already
+            if state.is_empty_at_start(*tp):
+                written = ends[tp] - start
+                if written < already:
+                    raise RestoreStateError(
+                        f"target partition {tp[0]}-{tp[1]} holds {written} records of restore '{self.restore_id}' "
+                        f"but {already} were acknowledged before: it was deleted or truncated since",
+                        hint="start over with a new --restore-id (and an empty topic)",
+                    )
+                self._skip[tp] = written - already
+            else:
+                self._skip[tp] = 0
+        resumed = sum(self._skip.values())
+        if mapped or resumed:
+            log.info(
+                "restore_resumed",
+                backup_id=self.backup_id,
+                restore_id=self.restore_id,
+                mapped_records=sum(mapped.values()),
+                unmapped_records_found=resumed,
+            )
+        self._report_progress()
+        sink = Sink(
+            self.config.target,
+            client_id=f"kafka-backup-restore-{socket.gethostname()}-{os.getpid()}",
+            rate=self.config.rate_limit,
+        )
+        pending: list[_Pending] = []
+        pending_records = 0
+        try:
+            while any(queues) and not self.stop.is_set():
+                for queue in queues:
+                    if not queue or self.stop.is_set():
+                        continue
+                    p, s = queue.popleft()
+                    item = self._produce_segment(sink, p, s)
+                    pending.append(item)
+                    pending_records += item.produced.count(True)
+                    if pending_records >= self.config.flush_records:
+                        self._checkpoint(sink, pending)
+                        pending, pending_records = [], 0
+            self._checkpoint(sink, pending)
+        finally:
+            sink.close()
+
+    def _drop_mapped_prefix(self, queues: list[deque[tuple[PartitionPlan, SegmentPlan]]]) -> dict[TP, int]:
+        """Drop each chain's prefix of segments with offset maps (done); their record counts per target partition."""
+        done_maps = {o.key for o in self.store.list(offsets_prefix(self.backup_id, self.restore_id))}
+        mapped: dict[TP, int] = {}
+        for queue in queues:
+            while queue:
+                p, s = queue[0]
+                key = offset_map_key(
+                    self.backup_id, self.restore_id, p.source_topic, p.source_partition, s.entry.start_offset
+                )
+                if key not in done_maps:
+                    break
+                queue.popleft()
+                counts = OffsetMap.from_json(self.store.get(key, operation="checkpoint"), key).counts()
+                for t, n in counts.items():
+                    mapped[(p.target_topic, t)] = mapped.get((p.target_topic, t), 0) + n
+                self._account_done(s.entry, sum(counts.values()), s.entry.uncompressed_bytes)
+        return mapped
+
+    def _account_done(self, entry: SegmentEntry, kept: int, nbytes: int) -> None:
+        self._done += kept
+        self._total -= entry.records - kept
+        self._bytes_done += nbytes
+
+    def _produce_segment(self, sink: Sink, p: PartitionPlan, s: SegmentPlan) -> _Pending:
+        entry = s.entry
+        with _tracer.start_as_current_span(
+            "restore.segment",
+            attributes={"backup_id": self.backup_id, "topic": p.source_topic, "partition": p.source_partition},
+        ):
+            data = self.store.get(entry.key, operation="segment")
+            table = decode(data, expected_sha256=entry.sha256, name=entry.key)
+            self.summary.segments_read += 1
+            if s.partial:
+                sel = _selection_for(self.config, p.source_topic, p.source_partition)
+                assert sel is not None
+                table = table.filter(sel.mask(table))
+            n = table.num_rows
+            sources: list[int] = table.column("offset").to_pylist()
+            keys: list[bytes | None] = table.column("key").to_pylist()
+            if len(p.targets) > 1:
+                partitions = assign_partitions(keys, sources, p.source_partition, len(p.targets))
+            else:
+                partitions = [p.targets[0]] * n
+            values: list[bytes | None] = table.column("value").to_pylist()
+            timestamps: list[int] = table.column("timestamp").to_pylist()
+            headers: list[list[dict[str, Any]] | None] = table.column("headers").to_pylist()
+            sizes = pc.add(
+                pc.fill_null(pc.binary_length(table.column("key")), 0),
+                pc.fill_null(pc.binary_length(table.column("value")), 0),
+            ).to_pylist()
+            topic = p.target_topic
+            produced = [True] * n
+            skipped_targets = [-1] * n
+            skip, nxt = self._skip, self._next
+            for i in range(n):
+                tp = (topic, partitions[i])
+                if skip[tp] > 0:
+                    skip[tp] -= 1
+                    produced[i] = False
+                    skipped_targets[i] = nxt[tp]
+                    nxt[tp] += 1
+                    continue
+                hs = headers[i]
+                sink.produce(
+                    topic,
+                    partitions[i],
+                    key=keys[i],
+                    value=values[i],
+                    timestamp=timestamps[i],
+                    headers=None if hs is None else [(h["key"], h["value"]) for h in hs],
+                    size=sizes[i],
+                )
+            nbytes = payload_bytes(table) if n else 0
+            self._total -= entry.records - n
+            resumed = produced.count(False)
+            self._done += resumed
+            self.summary.resumed_records += resumed
+            return _Pending(p, entry, sources, partitions, produced, skipped_targets, nbytes)
+
+    def _checkpoint(self, sink: Sink, pending: list[_Pending]) -> None:
+        """Flush; then write each segment's offset map in production order (the segment's commit point)."""
+        acked = sink.flush()
+        cursor = dict.fromkeys(acked, 0)
+        per_partition: dict[TP, int] = {}
+        per_topic_bytes: dict[str, int] = {}
+        for item in pending:
+            topic = item.plan.target_topic
+            targets: list[int] = []
+            for i, part in enumerate(item.partitions):
+                tp = (topic, part)
+                if item.produced[i]:
+                    offsets = acked.get(tp)
+                    if offsets is None or cursor[tp] >= len(offsets):
+                        raise KafkaOperationError(f"missing delivery report for {topic}-{part}")
+                    offset = offsets[cursor[tp]]
+                    cursor[tp] += 1
+                    if offset != self._next[tp]:
+                        log.warning(
+                            "target_partition_written_by_others",
+                            restore_id=self.restore_id,
+                            topic=topic,
+                            partition=part,
+                            expected=self._next[tp],
+                            actual=offset,
+                        )
+                    self._next[tp] = offset + 1
+                    targets.append(offset)
+                    per_partition[tp] = per_partition.get(tp, 0) + 1
+                else:
+                    targets.append(item.skipped_targets[i])
+            omap = OffsetMap(
+                source_topic=item.plan.source_topic,
+                source_partition=item.plan.source_partition,
+                segment_start=item.entry.start_offset,
+                target_topic=topic,
+                runs=build_runs(item.sources, item.partitions, targets),
+            )
+            key = offset_map_key(
+                self.backup_id,
+                self.restore_id,
+                item.plan.source_topic,
+                item.plan.source_partition,
+                item.entry.start_offset,
+            )
+            self.store.put(key, omap.to_json(), operation="checkpoint")
+            produced = item.produced.count(True)
+            self._done += produced
+            self._bytes_done += item.bytes
+            self.summary.records += produced
+            self.summary.bytes += item.bytes if produced else 0
+            per_topic_bytes[topic] = per_topic_bytes.get(topic, 0) + (item.bytes if produced else 0)
+        for (topic, part), n in per_partition.items():
+            self.metrics.restore_records_total.add(n, {**self._labels, "topic": topic, "partition": str(part)})
+        for topic, nbytes in per_topic_bytes.items():
+            self.metrics.restore_bytes_total.add(nbytes, {**self._labels, "topic": topic})
+        self._report_progress()
+
+    def _report_progress(self, final: bool = False) -> None:
+        elapsed = time.monotonic() - self._started
+        if final:
+            self._done = self._total = max(self._done, self._total)
+        progress = Progress(self._done, self._total, self._bytes_done, elapsed)
+        m = self.metrics
+        m.restore_progress_percent.set(100.0 if final else progress.percent, self._labels)
+        m.restore_throughput_records_per_sec.set(self.summary.records / elapsed if elapsed > 0 else 0.0, self._labels)
+        eta = progress.eta_s
+        if eta is not None:
+            m.restore_eta_seconds.set(0.0 if final else eta, self._labels)
+        if self.on_progress is not None:
+            self.on_progress(progress)
+
+
+def run_restore(config: RestoreConfig, **kwargs: Any) -> RestoreSummary:
+    """Restore what ``config`` selects; returns the summary. Library entry point of ``kafka-backup restore``."""
+    return RestoreRun(config, **kwargs).run()
+
+
+__all__ = [
+    "PartitionPlan",
+    "Progress",
+    "RestorePlan",
+    "RestoreRun",
+    "RestoreSummary",
+    "TopicPlan",
+    "build_plan",
+    "chains",
+    "run_restore",
+]

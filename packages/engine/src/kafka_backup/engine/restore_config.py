@@ -1,0 +1,202 @@
+"""The restore configuration (``restore.yaml``), validated like the backup configuration.
+
+Same rules as :mod:`kafka_backup.engine.config`: unknown keys are errors with a suggestion, ``${ENV}`` is expanded,
+secrets are ``SecretStr``. Command-line flags override the common keys (see ``kafka-backup restore --help``).
+
+Decisions a user should know about:
+
+- Time bounds are inclusive at the millisecond: ``from <= timestamp <= to``. They are epoch milliseconds or
+  ISO-8601; an ISO time without a UTC offset is read as UTC, and sub-millisecond digits that are not zero are an
+  error (they cannot be honoured). Records without a timestamp (-1) are outside every window.
+- Offset ranges are inclusive at both ends, like the time window.
+- ``partition_map`` maps source partitions to target partitions per source topic; partitions it does not list keep
+  their number. Two source partitions may map to the same target partition (merged in source partition order).
+- ``repartition`` places every record by the Java default partitioner on the target's partition count (existing
+  topic, or ``create_topics.partitions``, or the backed-up count); null keys go round-robin.
+- The restore id names the resume checkpoint. By default it is derived from everything that defines the restored
+  data (backup, selection, mapping, target servers), so rerunning the same command resumes the same restore.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from kafka_backup.engine.config import KafkaConfig, StorageConfig, _Model
+from pydantic import BeforeValidator, Field, model_validator
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+_SUBMS = re.compile(r"\.(\d{4,})")
+
+
+def parse_timestamp(value: object) -> int:
+    """Epoch milliseconds from an int, a digit string, or an ISO-8601 string (UTC when no offset is given)."""
+    if isinstance(value, bool):
+        raise ValueError("expected epoch milliseconds or an ISO-8601 time")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, datetime):
+        if value.microsecond % 1000:
+            raise ValueError("sub-millisecond precision cannot be honoured; give milliseconds at most")
+        return _dt_ms(value if value.tzinfo else value.replace(tzinfo=UTC))
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"-?\d+", text):
+            return int(text)
+        fraction = _SUBMS.search(text)
+        if fraction and fraction.group(1)[3:].strip("0"):
+            raise ValueError(f"'{value}' has sub-millisecond digits; kafka timestamps are milliseconds")
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"'{value}' is neither epoch milliseconds nor an ISO-8601 time") from None
+        return _dt_ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    raise ValueError("expected epoch milliseconds or an ISO-8601 time")
+
+
+def _dt_ms(moment: datetime) -> int:
+    # integer arithmetic: float timestamps lose the millisecond for dates far from the epoch
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+Timestamp = Annotated[int, BeforeValidator(parse_timestamp)]
+
+
+class TimeWindow(_Model):
+    """Point-in-time selection: records with ``from <= timestamp <= to`` (ms; either end may be left open)."""
+
+    from_: Timestamp | None = Field(None, alias="from", description="Earliest timestamp, inclusive.")
+    to: Timestamp | None = Field(None, description="Latest timestamp, inclusive.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeWindow:
+        if self.from_ is not None and self.to is not None and self.from_ > self.to:
+            raise ValueError(f"time_window.from ({self.from_}) is after time_window.to ({self.to})")
+        return self
+
+
+class OffsetRange(_Model):
+    """Restore only source offsets ``from..to`` (inclusive) of a topic's partitions."""
+
+    topic: str = Field(description="Source topic (exact name).")
+    partitions: list[int] | None = Field(None, description="Source partitions; all when omitted.")
+    from_: int | None = Field(None, alias="from", ge=0, description="First source offset, inclusive.")
+    to: int | None = Field(None, ge=0, description="Last source offset, inclusive.")
+
+
+class RestoreTopicSelection(_Model):
+    """Which backed-up topics to restore (globs, or regexes prefixed with `re:`)."""
+
+    include: list[str] = Field(default_factory=lambda: ["*"], description="Topics to restore.")
+    exclude: list[str] = Field(default_factory=list, description="Topics to leave out.")
+
+
+class CreateTopics(_Model):
+    """Creating target topics that do not exist yet."""
+
+    enabled: bool = Field(True, description="Create missing target topics (else a missing topic is an error).")
+    replication_factor: int | None = Field(
+        None, ge=1, description="Replication factor of created topics; the backed-up one when omitted."
+    )
+    partitions: dict[str, int] = Field(
+        default_factory=dict, description="Partition count of a created target topic (with `repartition`)."
+    )
+    configs: dict[str, str] = Field(
+        default_factory=dict, description="Topic configs to set on created topics, over the backed-up ones."
+    )
+
+
+class RateLimit(_Model):
+    """Upper bounds on the produce rate (unset: unlimited)."""
+
+    records_per_sec: float | None = Field(None, gt=0, description="Records per second.")
+    bytes_per_sec: float | None = Field(None, gt=0, description="Record payload bytes per second.")
+
+
+class ConsumerGroupReset(_Model):
+    """Translating captured consumer-group offsets onto the restored topics."""
+
+    reset: bool = Field(False, description="Run the offset reset as the last phase of the restore.")
+    include: list[str] = Field(default_factory=lambda: ["*"], description="Groups to reset (glob or `re:`).")
+    exclude: list[str] = Field(default_factory=list, description="Groups to leave alone.")
+
+
+class RestoreConfig(_Model):
+    """A restore job."""
+
+    backup_id: Annotated[str, Field(pattern=_ID)] = Field(description="The backup to restore.")
+    restore_id: Annotated[str, Field(pattern=_ID)] | None = Field(
+        None, description="Names the resume checkpoint; derived from the job when omitted."
+    )
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="Where the backup lives.")
+    target: KafkaConfig = Field(description="The cluster to restore to.")
+    topics: RestoreTopicSelection = Field(default_factory=RestoreTopicSelection, description="Topic selection.")
+    partitions: dict[str, list[int]] = Field(
+        default_factory=dict, description="Source topic → source partitions to restore (others: all)."
+    )
+    offset_ranges: list[OffsetRange] = Field(default_factory=list, description="Source offset ranges.")
+    time_window: TimeWindow = Field(default_factory=TimeWindow, description="Point-in-time window.")
+    topic_map: dict[str, str] = Field(default_factory=dict, description="Source topic → target topic (rename).")
+    partition_map: dict[str, dict[int, int]] = Field(
+        default_factory=dict, description="Source topic → {source partition: target partition}."
+    )
+    repartition: bool = Field(False, description="Place records by the Java default partitioner (murmur2 of key).")
+    create_topics: CreateTopics = Field(default_factory=CreateTopics, description="Creating missing topics.")
+    rate_limit: RateLimit = Field(default_factory=RateLimit, description="Produce rate limits.")
+    consumer_groups: ConsumerGroupReset = Field(
+        default_factory=ConsumerGroupReset, description="Consumer-group offset translation."
+    )
+    flush_records: int = Field(
+        50_000, gt=0, description="Records produced between checkpoints (bounds what a crash re-reads)."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RestoreConfig:
+        if self.repartition and self.partition_map:
+            raise ValueError("use either repartition or partition_map, not both")
+        for topic, mapping in self.partition_map.items():
+            if any(p < 0 for p in (*mapping, *mapping.values())):
+                raise ValueError(f"partition_map.{topic}: partitions are non-negative")
+        targets = list(self.topic_map.values())
+        if len(set(targets)) != len(targets) and not self.repartition:
+            raise ValueError("topic_map maps two topics to one target; that is only allowed with repartition")
+        for r in self.offset_ranges:
+            if r.from_ is not None and r.to is not None and r.from_ > r.to:
+                raise ValueError(f"offset_ranges: from ({r.from_}) is after to ({r.to}) for topic {r.topic}")
+        return self
+
+    def target_topic(self, source: str) -> str:
+        return self.topic_map.get(source, source)
+
+    def effective_restore_id(self) -> str:
+        """The configured restore id, or one derived from what defines the restored data (stable across reruns)."""
+        if self.restore_id:
+            return self.restore_id
+        return f"{self.backup_id[:100]}-r{self.fingerprint()[:12]}"
+
+    def fingerprint(self) -> str:
+        """Hash of everything that decides which records go where (not rate limits or credentials)."""
+        defining: dict[str, Any] = self.model_dump(
+            mode="json",
+            by_alias=True,
+            include={
+                "backup_id",
+                "topics",
+                "partitions",
+                "offset_ranges",
+                "time_window",
+                "topic_map",
+                "partition_map",
+                "repartition",
+            },
+        )
+        defining["create_partitions"] = self.create_topics.partitions
+        defining["target"] = self.target.bootstrap_servers
+        return hashlib.sha256(json.dumps(defining, sort_keys=True).encode()).hexdigest()
+
+    def secrets(self) -> list[str]:
+        return [*self.target.secrets(), *self.storage.secrets()]

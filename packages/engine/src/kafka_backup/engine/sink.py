@@ -1,0 +1,175 @@
+"""The producer side of a restore: an idempotent producer whose acknowledgements come back in production order.
+
+Guarantees the restore builds on:
+
+- ``enable.idempotence=true`` and ``acks=all`` are forced (a user's ``client_config`` cannot turn them off): a
+  retried batch is never written twice, and records of one partition are written in the order they were produced;
+- delivery reports of one partition arrive in production order, so :meth:`Sink.flush` can hand back, per target
+  partition, the offsets the records got, in the order they were produced — no per-record bookkeeping object;
+- any failed delivery fails the flush with a typed error (the restore stops; a rerun resumes).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from kafka_backup.engine.cluster import ErrorTrap, translate
+from kafka_backup.engine.config import KafkaConfig
+from kafka_backup.engine.errors import KafkaOperationError
+from kafka_backup.engine.restore_config import RateLimit
+
+log = structlog.get_logger("kafka_backup.restore")
+
+TP = tuple[str, int]
+HeaderList = list[tuple[str, str | bytes | None]]
+FORCED = {"enable.idempotence": True, "acks": "all"}
+
+
+class RateLimiter:
+    """Keeps the cumulative rate at or under the limits: sleeps (through ``wait``) when ahead of schedule."""
+
+    def __init__(
+        self,
+        limit: RateLimit,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.records_per_sec = limit.records_per_sec
+        self.bytes_per_sec = limit.bytes_per_sec
+        self.clock = clock
+        self.wait = wait
+        self.started = clock()
+        self.records = 0
+        self.bytes = 0
+
+    @property
+    def active(self) -> bool:
+        return self.records_per_sec is not None or self.bytes_per_sec is not None
+
+    def chunk(self) -> int:
+        """How many records to send between checks (a tenth of a second's worth, at least one)."""
+        if self.records_per_sec is None:
+            return 500
+        return max(1, min(500, int(self.records_per_sec / 10)))
+
+    def account(self, records: int, nbytes: int) -> None:
+        self.records += records
+        self.bytes += nbytes
+        due = 0.0
+        if self.records_per_sec:
+            due = max(due, self.records / self.records_per_sec)
+        if self.bytes_per_sec:
+            due = max(due, self.bytes / self.bytes_per_sec)
+        ahead = due - (self.clock() - self.started)
+        if ahead > 0:
+            self.wait(ahead)
+
+
+class Sink:
+    """One idempotent producer for a restore run."""
+
+    def __init__(self, target: KafkaConfig, *, client_id: str, rate: RateLimit | None = None) -> None:
+        self.target = target
+        self.trap = ErrorTrap()
+        conf: dict[str, Any] = {
+            "client.id": client_id,
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            # records near the broker's message.max.bytes must pass the client; the broker still enforces its limit
+            "message.max.bytes": 16 * 1024 * 1024,
+            "queue.buffering.max.kbytes": 256 * 1024,
+            "max.in.flight.requests.per.connection": 5,
+            **target.librdkafka(),
+        }
+        overridden = {k: conf[k] for k in FORCED if k in conf and conf[k] != FORCED[k]}
+        if overridden:
+            log.warning("producer_setting_overridden", settings=sorted(overridden), reason="restore is idempotent")
+        conf.update(FORCED)
+        conf["error_cb"] = self.trap
+        self.producer = Producer(conf)
+        self.limiter = RateLimiter(rate or RateLimit())
+        self._reports: list[tuple[str, int, int, KafkaError | None]] = []
+        self._chunk = self.limiter.chunk()
+        self._since_check_records = 0
+        self._since_check_bytes = 0
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        self._reports.append((msg.topic() or "", msg.partition() or 0, msg.offset() or 0, err))
+
+    def _wait(self, seconds: float) -> None:
+        # serve delivery callbacks while waiting for the rate limit
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.producer.poll(min(left, 0.1))
+
+    def produce(
+        self,
+        topic: str,
+        partition: int,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp: int,
+        headers: HeaderList | None,
+        size: int,
+    ) -> None:
+        """Queue one record (asynchronous). ``timestamp`` <= 0 lets the producer stamp the current time."""
+        while True:
+            try:
+                self.producer.produce(
+                    topic,
+                    value=value,
+                    key=key,
+                    partition=partition,
+                    timestamp=timestamp if timestamp > 0 else 0,
+                    headers=headers,
+                    on_delivery=self._on_delivery,
+                )
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+            except KafkaException as exc:
+                raise self._error(exc, topic) from None
+        if self.limiter.active:
+            self._since_check_records += 1
+            self._since_check_bytes += size
+            if self._since_check_records >= self._chunk:
+                self.limiter.wait = self._wait
+                self.limiter.account(self._since_check_records, self._since_check_bytes)
+                self._since_check_records = self._since_check_bytes = 0
+
+    def flush(self) -> dict[TP, list[int]]:
+        """Wait for every queued record; their offsets per target partition in production order.
+
+        Raises a typed error for the first failed delivery (the run must stop: later records may have been written
+        while an earlier one was not, which only a resume can sort out).
+        """
+        while self.producer.flush(5.0) > 0:
+            if self.trap.auth_failed:
+                break
+        reports, self._reports = self._reports, []
+        out: dict[TP, list[int]] = {}
+        for topic, partition, offset, err in reports:
+            if err is not None:
+                raise self._error(KafkaException(err), topic)
+            out.setdefault((topic, partition), []).append(offset)
+        if len(self.producer) > 0:
+            raise KafkaOperationError(f"{len(self.producer)} records were not acknowledged by the target cluster")
+        return out
+
+    def _error(self, exc: KafkaException, topic: str) -> Exception:
+        err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        if err is not None and err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+            return KafkaOperationError(
+                f"a record is larger than the target topic {topic} accepts",
+                hint="raise max.message.bytes on the target topic (create_topics.configs) or the broker",
+            )
+        return translate(exc, self.trap, f"produce to {topic}", self.target.bootstrap_servers)
+
+    def close(self) -> None:
+        self.producer.flush(10.0)
