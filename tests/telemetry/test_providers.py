@@ -13,6 +13,7 @@ from kafka_backup.telemetry.errors import TelemetryConfigError
 from kafka_backup.telemetry.logs import get_logger, reset_logging
 from kafka_backup.telemetry.observed import ObservedValues
 from kafka_backup.telemetry.providers import Telemetry, setup
+from kafka_backup.telemetry.redact import REDACTED, default_redactor
 from kafka_backup.telemetry.testing import OtlpGrpcReceiver, OtlpHttpReceiver, OtlpReceiver, attributes_of
 from prometheus_client import generate_latest
 
@@ -212,3 +213,19 @@ class TestOtlpExport:
         assert int.from_bytes(record.trace_id, "big") == trace_id
         assert attributes_of(record.attributes)["topic"] == "orders"
         assert attributes_of(record.attributes)["records"] == 10
+
+
+class TestHeaderRedaction:
+    def test_otlp_header_values_are_masked_in_logs(self) -> None:
+        """setup() registers OTLP header values (collector credentials) with the log redactor."""
+        with OtlpGrpcReceiver() as receiver:
+            telemetry = setup(
+                environ={
+                    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": receiver.endpoint,
+                    "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20tok-9f8e7d6c",
+                },
+                set_global=False,
+                configure_logs=False,
+            )
+            telemetry.shutdown()
+        assert default_redactor().redact_text("sent tok-9f8e7d6c") == f"sent {REDACTED}"

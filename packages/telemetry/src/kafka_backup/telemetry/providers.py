@@ -25,6 +25,7 @@ from kafka_backup.telemetry._version import PACKAGE_VERSION
 from kafka_backup.telemetry.catalog import CATALOG, METER_NAME, Kind, Metrics
 from kafka_backup.telemetry.errors import TelemetryConfigError
 from kafka_backup.telemetry.logs import configure_logging
+from kafka_backup.telemetry.redact import default_redactor
 from kafka_backup.telemetry.settings import OtlpTarget, Protocol, TelemetrySettings
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
@@ -120,6 +121,14 @@ def setup(
     settings = TelemetrySettings.from_env(environ, service_name=service_name)
     if settings.problems and settings.strict:
         raise TelemetryConfigError(settings.problems)
+
+    # Collector credentials travel in headers: mask them in every log line from now on.
+    redactor = default_redactor()
+    for target in (settings.metrics, settings.traces, settings.logs):
+        for _name, value in target.headers if target is not None else ():
+            redactor.add(value)
+            for part in value.split():
+                redactor.add(part)
 
     resource = _resource(settings, service_version)
     registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
