@@ -9,13 +9,16 @@ from types import FrameType
 
 import click
 from kafka_backup.cli.errors import handle_errors
+from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
 from kafka_backup.cli.summary import backup_block
 from kafka_backup.engine.backup import BackupRun, summary_json
 from kafka_backup.engine.config import BackupConfig, load_config
+from kafka_backup.engine.manifest import backup_key
+from kafka_backup.telemetry import ClientStats, kafka_logger
 
 
 def install_stop_handlers(stop: threading.Event) -> None:
-    """SIGTERM/SIGINT ask the run to flush and commit open segments, then exit; a second signal is not needed."""
+    """SIGTERM/SIGINT ask the run to flush and commit open segments, then exit."""
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         stop.set()
@@ -29,13 +32,29 @@ def install_stop_handlers(stop: threading.Event) -> None:
     "--config", "-c", "config_path", required=True, type=click.Path(path_type=Path), help="Backup job YAML file."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object (for scripts).")
+@metrics_options
 @handle_errors
-def backup(config_path: Path, as_json: bool) -> None:
+def backup(config_path: Path, as_json: bool, metrics: MetricsOptions) -> None:
     """Back up the topics selected by the config to its storage URL."""
     config = load_config(BackupConfig, config_path)
     stop = threading.Event()
     install_stop_handlers(stop)
-    summary = BackupRun(config, stop=stop).run()
+    endpoint = (config.metrics.host, config.metrics.port, config.metrics.path) if config.metrics.enabled else None
+    holder: list[BackupRun] = []
+    checks = {
+        "kafka": lambda: bool(holder) and holder[0].consumer is not None,
+        "storage": lambda: bool(holder) and holder[0].store.stat(backup_key(config.backup_id)) is not None,
+    }
+    with telemetry_session(metrics, secrets=config.secrets(), checks=checks, config_endpoint=endpoint) as telemetry:
+        run = BackupRun(
+            config,
+            metrics=telemetry.metrics,
+            stop=stop,
+            stats_cb=ClientStats(telemetry.metrics).callback,
+            kafka_logger=kafka_logger("backup"),
+        )
+        holder.append(run)
+        summary = run.run()
     if as_json:
         click.echo(summary_json(summary))
     else:

@@ -10,6 +10,7 @@ from typing import ParamSpec, TypeVar
 import click
 import structlog
 from kafka_backup.engine.errors import BackupError
+from kafka_backup.telemetry import MetricsFileError, TelemetryError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -32,6 +33,9 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except BackupError as exc:
             sys.exit(report(exc))
+        except TelemetryError as exc:
+            click.echo(f"error[{exc.code}]: {exc}", err=True)
+            sys.exit(EXIT_FAILED if isinstance(exc, MetricsFileError) else EXIT_USAGE)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)

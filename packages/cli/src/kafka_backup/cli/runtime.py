@@ -1,0 +1,132 @@
+"""What every one-shot command shares: telemetry set-up and tear-down, and the metrics flags.
+
+Flags (on every one-shot command):
+- ``--expose-metrics [HOST:]PORT``: serve /metrics, /healthz, /readyz during the run, and for ``--metrics-linger``
+  seconds after it so a final scrape can happen;
+- ``--metrics-output FILE``: write the final metrics to FILE (``.prom`` for node_exporter's textfile collector,
+  ``.json`` for scripts), atomically;
+- ``--log-format text|json`` and ``--log-level`` override ``KAFKA_BACKUP_LOG_FORMAT`` / ``KAFKA_BACKUP_LOG_LEVEL``.
+
+The telemetry is shut down before the process exits, so an OTLP collector receives the run's last metrics, spans
+and logs (``Telemetry.shutdown``: final collection and export; never ``MeterProvider.force_flush``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from kafka_backup.telemetry import (
+    MetricsServer,
+    ReadinessCheck,
+    Telemetry,
+    kafka_logger,
+    register_secret,
+    serve_metrics,
+    setup,
+    write_metrics_file,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class MetricsOptions:
+    expose: tuple[str, int] | None = None
+    linger_s: float = 0.0
+    output: Path | None = None
+    log_format: str | None = None
+    log_level: str | None = None
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not [HOST:]PORT (e.g. 9464 or 0.0.0.0:9464)") from None
+    if not 0 <= number <= 65535:
+        raise click.BadParameter(f"port {number} is out of range 0-65535")
+    return (host or "127.0.0.1", number)
+
+
+def metrics_options(fn: Callable[P, R]) -> Callable[..., R]:
+    """Adds the metrics and log flags; the command receives them as one ``metrics: MetricsOptions`` argument."""
+
+    @click.option("--expose-metrics", "expose", metavar="[HOST:]PORT", help="Serve /metrics during the run.")
+    @click.option("--metrics-linger", "linger", type=float, default=0.0, metavar="SECONDS",
+                  help="Keep serving /metrics this long after the run (for a final scrape).")  # fmt: skip
+    @click.option("--metrics-output", "output", type=click.Path(path_type=Path), metavar="FILE",
+                  help="Write final metrics to FILE (.prom or .json).")  # fmt: skip
+    @click.option("--log-format", type=click.Choice(["text", "json"]), help="Log format (default: text).")
+    @click.option("--log-level", metavar="SPEC", help="Log level, with per-logger directives: info,kafka=debug.")
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any,
+        expose: str | None,
+        linger: float,
+        output: Path | None,
+        log_format: str | None,
+        log_level: str | None,
+        **kwargs: Any,
+    ) -> R:
+        if output is not None and output.suffix not in (".prom", ".json"):
+            raise click.BadParameter("must end in .prom or .json", param_hint="--metrics-output")
+        options = MetricsOptions(
+            expose=parse_listen(expose) if expose else None,
+            linger_s=linger,
+            output=output,
+            log_format=log_format,
+            log_level=log_level,
+        )
+        return fn(*args, metrics=options, **kwargs)  # type: ignore[arg-type]
+
+    return wrapper
+
+
+@contextmanager
+def telemetry_session(
+    options: MetricsOptions,
+    *,
+    secrets: list[str] | None = None,
+    checks: Mapping[str, ReadinessCheck] | None = None,
+    config_endpoint: tuple[str, int, str] | None = None,
+) -> Iterator[Telemetry]:
+    """Set up telemetry for one command; on exit write the metrics file, linger, stop serving, shut down."""
+    environ = dict(os.environ)
+    if options.log_format:
+        environ["KAFKA_BACKUP_LOG_FORMAT"] = options.log_format
+    if options.log_level:
+        environ["KAFKA_BACKUP_LOG_LEVEL"] = options.log_level
+    telemetry = setup(environ=environ)
+    for secret in secrets or []:
+        register_secret(secret)
+    server: MetricsServer | None = None
+    listen = options.expose or (config_endpoint[:2] if config_endpoint else None)
+    if listen is not None:
+        path = config_endpoint[2] if config_endpoint else None
+        server = serve_metrics(telemetry.registry, host=listen[0], port=listen[1], path=path, checks=checks)
+        click.echo(f"serving metrics at {server.url}", err=True)
+    try:
+        yield telemetry
+    finally:
+        try:
+            if options.output is not None:
+                write_metrics_file(telemetry.registry, options.output)
+            if server is not None and options.linger_s > 0:
+                time.sleep(options.linger_s)
+        finally:
+            if server is not None:
+                server.stop()
+            telemetry.shutdown()
+
+
+__all__ = ["MetricsOptions", "kafka_logger", "metrics_options", "parse_listen", "telemetry_session"]
