@@ -1,0 +1,39 @@
+"""Generates ``docs/cli.md`` from the click commands' own help (a test fails on drift).
+
+Run ``python -m kafka_backup.cli.help_doc > docs/cli.md`` after changing a command or flag.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from kafka_backup.cli.main import cli
+
+HEADER = """# CLI reference
+
+Generated from the commands' help by `python -m kafka_backup.cli.help_doc`; a test fails when it drifts.
+Exit codes: `0` success, `1` the run failed, `2` bad usage or configuration. Errors are one line:
+`error[CODE]: what is wrong (how to fix it)`.
+"""
+
+
+def _walk(command: click.Command, ctx: click.Context, path: str) -> list[str]:
+    sections = [f"## `{path}`", "", "```text", command.get_help(ctx).replace("\x08", ""), "```", ""]
+    if isinstance(command, click.Group):
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            if sub is not None and not sub.hidden:
+                sections += _walk(
+                    sub, click.Context(sub, info_name=name, parent=ctx, terminal_width=100), f"{path} {name}"
+                )
+    return sections
+
+
+def render() -> str:
+    ctx = click.Context(cli, info_name="kafka-backup", terminal_width=100, max_content_width=100)
+    return HEADER + "\n" + "\n".join(_walk(cli, ctx, "kafka-backup"))
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
