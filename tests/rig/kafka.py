@@ -40,6 +40,8 @@ class KafkaEndpoint:
     bootstrap: str
     log_paths: list[Path] = field(default_factory=list)
     pids: list[int] = field(default_factory=list)
+    sasl_bootstrap: str | None = None
+    """A SASL_PLAINTEXT listener accepting :data:`SASL_USERS` with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512."""
 
     def client_config(self, extra: Mapping[str, ConfigValue] | None = None) -> dict[str, ConfigValue]:
         """A librdkafka configuration for this cluster, plus ``extra`` settings."""
@@ -111,22 +113,49 @@ def java_command(main_class: str, *args: str, heap: str = "512m", version: str =
     return [java, f"-Xmx{heap}", "-XX:+UseG1GC", log4j, "-cp", classpath, main_class, *args]
 
 
+SASL_USERS: Mapping[str, str] = {"alice": "alice-Secret-8d2f", "admin": "admin-Secret-41c9"}
+"""Users of the SASL listener (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 all accept them)."""
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
 @dataclass(frozen=True)
 class Listener:
-    """A client-facing listener; ``properties`` adds per-listener settings (e.g. SASL JAAS config) later."""
+    """A client-facing listener; ``sasl`` enables PLAIN and SCRAM with :data:`SASL_USERS` on it."""
 
     name: str = "PLAINTEXT"
     security_protocol: str = "PLAINTEXT"
     properties: Mapping[str, str] = field(default_factory=dict)
 
+    def all_properties(self) -> dict[str, str]:
+        props = dict(self.properties)
+        if self.security_protocol.startswith("SASL"):
+            prefix = f"listener.name.{self.name.lower()}"
+            users = " ".join(f'user_{u}="{p}"' for u, p in SASL_USERS.items())
+            props[f"{prefix}.plain.sasl.jaas.config"] = (
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'username="admin" password="{SASL_USERS["admin"]}" {users};'
+            )
+            for mechanism in SCRAM_MECHANISMS:
+                props[f"{prefix}.{mechanism.lower()}.sasl.jaas.config"] = (
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                )
+            props["sasl.enabled.mechanisms"] = ",".join(["PLAIN", *SCRAM_MECHANISMS])
+        return props
+
+
+SASL_LISTENER = Listener(name="SASL", security_protocol="SASL_PLAINTEXT")
+
 
 @dataclass(frozen=True)
 class ClusterSpec:
     nodes: int = 1
-    listeners: tuple[Listener, ...] = (Listener(),)
+    listeners: tuple[Listener, ...] = (Listener(), SASL_LISTENER)
     broker_properties: Mapping[str, str] = field(default_factory=dict)
     heap: str = "768m"
     version: str = KAFKA_VERSION
+
+    def has_sasl(self) -> bool:
+        return any(lst.security_protocol.startswith("SASL") for lst in self.listeners)
 
 
 @dataclass
@@ -196,9 +225,29 @@ class KafkaCluster:
             "log.retention.check.interval.ms": "1000",
         }
         for lst in self.spec.listeners:
-            props.update(lst.properties)
+            props.update(lst.all_properties())
         props.update(self.spec.broker_properties)
         return props
+
+    def _scram_args(self) -> list[str]:
+        """SCRAM credentials are stored in the cluster metadata at format time (KRaft has no ZooKeeper to hold them)."""
+        if not self.spec.has_sasl():
+            return []
+        return [
+            arg
+            for mechanism in SCRAM_MECHANISMS
+            for user, password in SASL_USERS.items()
+            for arg in ("--add-scram", f"{mechanism}=[name={user},password={password}]")
+        ]
+
+    def endpoint(self) -> KafkaEndpoint:
+        sasl = next((lst.name for lst in self.spec.listeners if lst.security_protocol.startswith("SASL")), None)
+        return KafkaEndpoint(
+            bootstrap=self.bootstrap(),
+            log_paths=self.log_paths,
+            pids=[node.process.pid for node in self.nodes if node.process],
+            sasl_bootstrap=self.bootstrap(sasl) if sasl else None,
+        )
 
     def start(self, timeout: float = 90.0) -> KafkaCluster:
         kafka_lib_dir(self.spec.version)
@@ -207,7 +256,7 @@ class KafkaCluster:
             config = node.workdir / "server.properties"
             config.write_text("".join(f"{k}={v}\n" for k, v in self._properties(node).items()))
             fmt = java_command(
-                "kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(config),
+                "kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(config), *self._scram_args(),
                 heap="256m", version=self.spec.version,
             )  # fmt: skip
             result = subprocess.run(fmt, capture_output=True, text=True, check=False)

@@ -162,7 +162,7 @@ class BackupRun:
 
     def _run(self) -> None:
         cfg = self.config
-        cluster = Cluster(cfg.source)
+        cluster = Cluster(cfg.source, {"logger": self.kafka_logger} if self.kafka_logger else None)
         selection = cluster.select_topics(cfg.topics.include, cfg.topics.exclude, cfg.topics.include_internal)
         for pattern in selection.unmatched_patterns:
             log.warning("topic_pattern_matched_nothing", backup_id=self.backup_id, pattern=pattern)

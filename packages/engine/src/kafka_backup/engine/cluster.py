@@ -88,7 +88,7 @@ def translate(exc: KafkaException, trap: ErrorTrap | None, action: str, bootstra
 class Cluster:
     """An AdminClient with typed errors; one per run."""
 
-    def __init__(self, config: KafkaConfig, extra: Mapping[str, str | int | float | bool] | None = None) -> None:
+    def __init__(self, config: KafkaConfig, extra: Mapping[str, Any] | None = None) -> None:
         self.config = config
         self.trap = ErrorTrap()
         conf: dict[str, Any] = {**config.librdkafka(), **(extra or {}), "error_cb": self.trap}
@@ -96,6 +96,8 @@ class Cluster:
         self.timeout = config.connect_timeout_s
 
     def _fail(self, exc: KafkaException, action: str) -> Exception:
+        # error_cb is served by poll(): drain it so an authentication failure is told apart from a timeout
+        self.admin.poll(0.1)
         return translate(exc, self.trap, action, self.config.bootstrap_servers)
 
     def topic_partitions(self) -> dict[str, int]:
@@ -104,6 +106,7 @@ class Cluster:
             metadata = self.admin.list_topics(timeout=self.timeout)
         except KafkaException as exc:
             raise self._fail(exc, "list topics") from None
+        self.admin.poll(0)
         if self.trap.auth_failed:
             raise self._fail(KafkaException(KafkaError(KafkaError._AUTHENTICATION)), "list topics")
         return {name: len(t.partitions) for name, t in metadata.topics.items() if t.error is None}
