@@ -11,7 +11,7 @@ import click
 from kafka_backup.cli.errors import handle_errors
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
 from kafka_backup.cli.summary import backup_block
-from kafka_backup.engine.backup import BackupRun, summary_json
+from kafka_backup.engine.backup import BackupRun, BackupSummary, summary_json
 from kafka_backup.engine.config import BackupConfig, load_config
 from kafka_backup.engine.manifest import backup_key
 from kafka_backup.telemetry import ClientStats, kafka_logger
@@ -27,19 +27,9 @@ def install_stop_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-@click.command("backup")
-@click.option(
-    "--config", "-c", "config_path", required=True, type=click.Path(path_type=Path), help="Backup job YAML file."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object (for scripts).")
-@metrics_options
-@handle_errors
-def backup(config_path: Path, as_json: bool, metrics: MetricsOptions) -> None:
-    """Back up the topics selected by the config to its storage URL."""
-    config = load_config(BackupConfig, config_path)
+def _run(config: BackupConfig, metrics: MetricsOptions, endpoint: tuple[str, int, str] | None) -> BackupSummary:
     stop = threading.Event()
     install_stop_handlers(stop)
-    endpoint = (config.metrics.host, config.metrics.port, config.metrics.path) if config.metrics.enabled else None
     holder: list[BackupRun] = []
     checks = {
         "kafka": lambda: bool(holder) and holder[0].consumer is not None,
@@ -54,8 +44,41 @@ def backup(config_path: Path, as_json: bool, metrics: MetricsOptions) -> None:
             kafka_logger=kafka_logger("backup"),
         )
         holder.append(run)
-        summary = run.run()
+        return run.run()
+
+
+@click.command("backup")
+@click.option(
+    "--config", "-c", "config_path", required=True, type=click.Path(path_type=Path), help="Backup job YAML file."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object (for scripts).")
+@metrics_options
+@handle_errors
+def backup(config_path: Path, as_json: bool, metrics: MetricsOptions) -> None:
+    """Back up the topics selected by the config to its storage URL."""
+    config = load_config(BackupConfig, config_path)
+    endpoint = (config.metrics.host, config.metrics.port, config.metrics.path) if config.metrics.enabled else None
+    summary = _run(config, metrics, endpoint)
     if as_json:
         click.echo(summary_json(summary))
     else:
         click.echo(backup_block(summary.records, summary.duration_s, summary.compressed_bytes, summary.ratio))
+
+
+@click.command("service")
+@click.option(
+    "--config", "-c", "config_path", required=True, type=click.Path(path_type=Path), help="Backup job YAML file."
+)
+@metrics_options
+@handle_errors
+def service(config_path: Path, metrics: MetricsOptions) -> None:
+    """Run a backup job as a long-running service: continuous mode, /metrics /healthz /readyz always on.
+
+    The endpoint is the config's `metrics:` section (default 127.0.0.1:8080/metrics) unless --expose-metrics is
+    given. SIGTERM/SIGINT flush and commit open segments, then exit 0.
+    """
+    config = load_config(BackupConfig, config_path)
+    config = config.model_copy(update={"mode": "continuous"})
+    endpoint = (config.metrics.host, config.metrics.port, config.metrics.path)
+    summary = _run(config, metrics, endpoint)
+    click.echo(backup_block(summary.records, summary.duration_s, summary.compressed_bytes, summary.ratio))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.metadata import version
 
 import click
-from kafka_backup.cli.backup_cmd import backup
+from kafka_backup.cli.backup_cmd import backup, service
 from kafka_backup.cli.catalog_cmd import describe_cmd, list_cmd, prune_cmd
 from kafka_backup.cli.offset_reset_cmd import offset_reset
 from kafka_backup.cli.restore_cmd import restore
@@ -19,6 +19,7 @@ def cli() -> None:
 
 
 cli.add_command(backup)
+cli.add_command(service)
 cli.add_command(restore)
 cli.add_command(offset_reset)
 cli.add_command(validate_cmd)
