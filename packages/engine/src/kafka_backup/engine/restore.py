@@ -39,8 +39,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
-from confluent_kafka import KafkaException, TopicPartition
-from confluent_kafka.admin import NewTopic
+from confluent_kafka import IsolationLevel, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import NewTopic, OffsetSpec
 from kafka_backup.engine.cluster import Cluster, select, translate
 from kafka_backup.engine.errors import (
     BackupError,
@@ -438,6 +438,36 @@ def chains(partitions: Iterable[PartitionPlan]) -> list[list[PartitionPlan]]:
     return list(groups.values())
 
 
+_SETTLING = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_PARTITION,
+    KafkaError._UNKNOWN_TOPIC,
+}
+
+
+def list_offsets(cluster: Cluster, tps: list[TP], spec: OffsetSpec, timeout_s: float = 30.0) -> dict[TP, int]:
+    """ListOffsets (read_uncommitted), retried while the partitions' leaders settle (fresh topics say NOT_LEADER)."""
+    if not tps:
+        return {}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            futures = cluster.admin.list_offsets(
+                {TopicPartition(*tp): spec for tp in tps},
+                isolation_level=IsolationLevel.READ_UNCOMMITTED,
+                request_timeout=cluster.timeout,
+            )
+            return {(tp.topic, tp.partition): f.result(timeout=cluster.timeout).offset for tp, f in futures.items()}
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            settling = err is not None and (err.retriable() or err.code() in _SETTLING)
+            if not settling or time.monotonic() > deadline:
+                raise translate(exc, cluster.trap, "list offsets", cluster.config.bootstrap_servers) from None
+            time.sleep(0.2)
+
+
 # ---- the run ----------------------------------------------------------------------------------------------------
 
 
@@ -663,7 +693,7 @@ class RestoreRun:
     def _start_state(self, cluster: Cluster, plan: RestorePlan) -> RestoreState:
         tps = sorted({(p.target_topic, t) for p in plan.partitions for t in p.targets})
         ends = self._stable_ends(cluster, tps)
-        starts_log = cluster.start_offsets([TopicPartition(*tp) for tp in tps])
+        starts_log = list_offsets(cluster, tps, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
         starts: dict[str, dict[str, int]] = {}
         empty: dict[str, list[int]] = {}
         for tp in tps:
@@ -711,11 +741,10 @@ class RestoreRun:
     @staticmethod
     def _stable_ends(cluster: Cluster, tps: list[TP]) -> dict[TP, int]:
         """End offsets, read until two reads agree (records of a crashed run may still be being committed)."""
-        request = [TopicPartition(*tp) for tp in tps]
-        previous = cluster.end_offsets(request, read_committed=False)
+        previous = list_offsets(cluster, tps, OffsetSpec.latest())  # type: ignore[no-untyped-call]
         for _ in range(20):
             time.sleep(0.25)
-            current = cluster.end_offsets(request, read_committed=False)
+            current = list_offsets(cluster, tps, OffsetSpec.latest())  # type: ignore[no-untyped-call]
             if current == previous:
                 return current
             previous = current

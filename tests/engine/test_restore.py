@@ -1,0 +1,265 @@
+"""Restores against the real broker: byte-exact tricky data, point-in-time windows, plans, metrics, resume.
+
+"Another cluster" is the same broker with renamed target topics: a restore only ever talks to the target through
+its own connection settings, so a rename proves the same thing without a second broker (and its start-up cost).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+from kafka_backup.engine.config import parse_config
+from kafka_backup.engine.errors import ConfigError
+from kafka_backup.engine.restore import Progress, RestoreRun
+from kafka_backup.engine.restore_config import RestoreConfig
+from kafka_backup.engine.restore_state import offsets_prefix, state_key
+from kafka_backup.telemetry.catalog import Metrics
+from kafka_backup.telemetry.testing import MetricsCapture
+from rig.kafka import KafkaEndpoint
+from rig.tricky import produce_tricky
+
+from engine.restore_support import (
+    content,
+    create_topic,
+    make_backup,
+    make_restore,
+    open_root,
+    produce_records,
+    read_topic,
+    restore_config,
+)
+
+BASE_TS = 1_700_000_000_000
+
+
+@pytest.fixture(scope="module")
+def tricky(kafka: KafkaEndpoint) -> list[str]:
+    return produce_tricky(kafka.bootstrap, f"rtricky-{uuid.uuid4().hex[:6]}")
+
+
+@pytest.fixture(scope="module")
+def tricky_restored(
+    kafka: KafkaEndpoint, tricky: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """Back up the tricky topics and restore every one of them to a renamed topic; source → target names."""
+    root = tmp_path_factory.mktemp("tricky-restore")
+    prefix = tricky[0].rsplit(".", 1)[0]
+    make_backup(kafka.bootstrap, root, "tricky", [f"{prefix}.*"], max_records=200)
+    renames = {t: f"restored-{t}" for t in tricky}
+    # the restored compacted topic is pre-created without compaction, so the log cleaner cannot thin it out before
+    # the comparison (restoring into an existing empty topic is also a case of its own)
+    compacted = next(t for t in tricky if t.endswith(".compacted"))
+    create_topic(kafka.bootstrap, renames[compacted], 1)
+    make_restore(kafka.bootstrap, root, "tricky", topic_map=renames)
+    return renames
+
+
+class TestTrickyRestore:
+    @pytest.mark.parametrize("kind", ["shapes", "compacted", "txn", "wide", "logappend"])
+    def test_restores_byte_exact(
+        self, kafka: KafkaEndpoint, tricky: list[str], tricky_restored: dict[str, str], kind: str
+    ) -> None:
+        """Keys, values (null vs empty), headers, timestamps and per-partition order equal the source's."""
+        source = next(t for t in tricky if t.endswith(f".{kind}"))
+        expected = content(read_topic(kafka.bootstrap, source))
+        actual = content(read_topic(kafka.bootstrap, tricky_restored[source]))
+        assert expected, f"no source records in {source}"
+        assert actual == expected
+
+    def test_offsets_are_dense_on_the_target(
+        self, kafka: KafkaEndpoint, tricky: list[str], tricky_restored: dict[str, str]
+    ) -> None:
+        """Offset gaps of the source (compaction, transaction markers, aborts) do not reappear on the target."""
+        for kind in ("compacted", "txn"):
+            source = next(t for t in tricky if t.endswith(f".{kind}"))
+            rows = read_topic(kafka.bootstrap, tricky_restored[source])
+            for partition in {r[1] for r in rows}:
+                offsets = [r[2] for r in rows if r[1] == partition]
+                assert offsets == list(range(len(offsets)))
+
+    def test_log_append_time_source_keeps_its_timestamps(
+        self, kafka: KafkaEndpoint, tricky: list[str], tricky_restored: dict[str, str]
+    ) -> None:
+        """A LogAppendTime topic is restored as CreateTime carrying the original broker timestamps."""
+        source = next(t for t in tricky if t.endswith(".logappend"))
+        src = read_topic(kafka.bootstrap, source)
+        dst = read_topic(kafka.bootstrap, tricky_restored[source])
+        assert {r[4] for r in src} == {2}
+        assert {r[4] for r in dst} == {1}
+        assert [r[3] for r in dst] == [r[3] for r in src]
+
+
+@pytest.fixture(scope="module")
+def timeline(kafka: KafkaEndpoint, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """60 records one millisecond apart (BASE_TS + i), in segments of 10, backed up."""
+    topic = f"timeline-{uuid.uuid4().hex[:6]}"
+    create_topic(kafka.bootstrap, topic, 1)
+    produce_records(
+        kafka.bootstrap, topic, ((0, (f"k{i}".encode(), f"v{i}".encode(), BASE_TS + i, None)) for i in range(60))
+    )
+    root = tmp_path_factory.mktemp("timeline")
+    make_backup(kafka.bootstrap, root, "timeline", [topic], max_records=10)
+    return topic, root
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+class TestPointInTime:
+    def test_window_is_inclusive_at_the_millisecond(self, kafka: KafkaEndpoint, timeline: tuple[str, Path]) -> None:
+        """from=BASE+10 (ISO-8601) and to=BASE+25 (epoch ms) restore exactly records 10..25."""
+        topic, root = timeline
+        target = f"{topic}-pitr"
+        summary = make_restore(
+            kafka.bootstrap,
+            root,
+            "timeline",
+            topic_map={topic: target},
+            time_window={"from": _iso(BASE_TS + 10), "to": BASE_TS + 25},
+        )
+        rows = read_topic(kafka.bootstrap, target)
+        assert [r[6] for r in rows] == [f"v{i}".encode() for i in range(10, 26)]
+        assert [r[3] for r in rows] == [BASE_TS + i for i in range(10, 26)]
+        assert summary.records == 16
+
+    def test_segments_outside_the_window_are_not_read(self, kafka: KafkaEndpoint, timeline: tuple[str, Path]) -> None:
+        """Only the two segments the window touches are read; the other four are skipped by the manifest."""
+        topic, root = timeline
+        summary = make_restore(
+            kafka.bootstrap,
+            root,
+            "timeline",
+            topic_map={topic: f"{topic}-skip"},
+            time_window={"from": BASE_TS + 10, "to": BASE_TS + 25},
+        )
+        assert (summary.segments_read, summary.segments_skipped) == (2, 4)
+
+    def test_offset_range_is_inclusive(self, kafka: KafkaEndpoint, timeline: tuple[str, Path]) -> None:
+        """offset_ranges from 5 to 14 restores exactly those ten records."""
+        topic, root = timeline
+        target = f"{topic}-range"
+        make_restore(
+            kafka.bootstrap,
+            root,
+            "timeline",
+            topic_map={topic: target},
+            offset_ranges=[{"topic": topic, "from": 5, "to": 14}],
+        )
+        assert [r[6] for r in read_topic(kafka.bootstrap, target)] == [f"v{i}".encode() for i in range(5, 15)]
+
+    def test_sub_millisecond_bound_is_refused(self) -> None:
+        """An ISO time with non-zero microseconds cannot be honoured and is a config error."""
+        data = {
+            "backup_id": "b",
+            "target": {"bootstrap_servers": "x:1"},
+            "time_window": {"from": "2026-01-01T00:00:00.000500Z"},
+        }
+        with pytest.raises(ConfigError, match="sub-millisecond"):
+            parse_config(RestoreConfig, data)
+
+
+class TestPlan:
+    def test_dry_run_plans_and_touches_nothing(self, kafka: KafkaEndpoint, timeline: tuple[str, Path]) -> None:
+        """The plan lists records, offsets, times and the target; no topic is created, nothing is stored."""
+        topic, root = timeline
+        target = f"{topic}-dry-{uuid.uuid4().hex[:4]}"
+        config = restore_config(
+            kafka.bootstrap, root, "timeline", topic_map={topic: target}, time_window={"to": BASE_TS + 19}
+        )
+        plan = RestoreRun(config, metrics=Metrics()).plan()
+        body = plan.to_dict()
+        assert body["records"] == 20 and body["records_exact"] is True
+        part = body["partitions"][0]
+        assert (part["first_offset"], part["last_offset"], part["target_topic"]) == (0, 19, target)
+        assert (part["min_timestamp"], part["max_timestamp"]) == (BASE_TS, BASE_TS + 19)
+        assert body["topics"][0]["create"] is True
+        assert target not in AdminClient({"bootstrap.servers": kafka.bootstrap}).list_topics(timeout=10).topics
+        assert not open_root(root).list(f"timeline/restores/{plan.restore_id}/")
+
+    def test_unknown_key_suggests_the_closest(self) -> None:
+        """A typo in the restore config names the key and suggests the right one."""
+        with pytest.raises(ConfigError, match="topic_map"):
+            parse_config(RestoreConfig, {"backup_id": "b", "target": {"bootstrap_servers": "x:1"}, "topic_mapp": {}})
+
+    def test_too_few_target_partitions_is_refused(self, kafka: KafkaEndpoint, tmp_path: Path) -> None:
+        """An existing target with fewer partitions than the source needs is an error unless repartitioning."""
+        topic = f"narrow-{uuid.uuid4().hex[:6]}"
+        create_topic(kafka.bootstrap, topic, 3)
+        produce_records(kafka.bootstrap, topic, ((p, (b"k", b"v", BASE_TS, None)) for p in range(3)))
+        make_backup(kafka.bootstrap, tmp_path, "narrow", [topic])
+        create_topic(kafka.bootstrap, f"{topic}-1p", 1)
+        with pytest.raises(ConfigError, match="has 1 partitions"):
+            make_restore(kafka.bootstrap, tmp_path, "narrow", topic_map={topic: f"{topic}-1p"})
+
+
+class TestProgressAndMetrics:
+    def test_metrics_per_batch_and_progress_ends_at_100(self, kafka: KafkaEndpoint, timeline: tuple[str, Path]) -> None:
+        """Records/bytes totals per target partition, progress exactly 100, throughput and ETA are recorded."""
+        topic, root = timeline
+        target = f"{topic}-metrics"
+        seen: list[Progress] = []
+        with MetricsCapture() as capture:
+            config = restore_config(kafka.bootstrap, root, "timeline", topic_map={topic: target}, flush_records=10)
+            summary = RestoreRun(config, metrics=capture.metrics, on_progress=seen.append).run()
+            labels = {"restore_id": summary.restore_id, "backup_id": "timeline"}
+            assert capture.value("kafka_restore_records_total", **labels, topic=target, partition="0") == 60
+            assert (capture.value("kafka_restore_bytes_total", **labels, topic=target) or 0) > 0
+            assert capture.value("kafka_restore_progress_percent", **labels) == 100.0
+            assert capture.value("kafka_restore_eta_seconds", **labels) == 0.0
+            assert (capture.value("kafka_restore_throughput_records_per_sec", **labels) or 0) > 0
+        assert seen[-1].done == seen[-1].total == 60
+        assert len(seen) >= 6
+
+
+class TestResume:
+    def test_stopped_restore_resumes_exactly(self, kafka: KafkaEndpoint, tmp_path: Path) -> None:
+        """A restore stopped midway and run again ends with exactly the selection, no duplicates."""
+        topic = f"resume-{uuid.uuid4().hex[:6]}"
+        create_topic(kafka.bootstrap, topic, 2)
+        produce_records(
+            kafka.bootstrap,
+            topic,
+            ((i % 2, (f"k{i}".encode(), f"v{i}".encode(), BASE_TS + i, None)) for i in range(400)),
+        )
+        assert make_backup(kafka.bootstrap, tmp_path, "resume", [topic], max_records=25).records == 400
+        target = f"{topic}-r"
+        stop = threading.Event()
+
+        def halt(p: Progress) -> None:
+            if p.done >= 100:
+                stop.set()
+
+        config = restore_config(kafka.bootstrap, tmp_path, "resume", topic_map={topic: target}, flush_records=30)
+        first = RestoreRun(config, metrics=Metrics(), stop=stop, on_progress=halt).run()
+        assert first.status == "stopped"
+        assert 0 < len(read_topic(kafka.bootstrap, target)) < 400
+        second = RestoreRun(config, metrics=Metrics()).run()
+        assert second.status == "success"
+        assert content(read_topic(kafka.bootstrap, target)) == content(read_topic(kafka.bootstrap, topic))
+
+    def test_acknowledged_but_unmapped_records_are_not_written_twice(
+        self, kafka: KafkaEndpoint, timeline: tuple[str, Path]
+    ) -> None:
+        """A crash after the records were acknowledged but before their offset maps were stored costs nothing."""
+        topic, root = timeline
+        target = f"{topic}-acked"
+        config = restore_config(kafka.bootstrap, root, "timeline", topic_map={topic: target}, flush_records=10)
+        first = RestoreRun(config, metrics=Metrics()).run()
+        store = open_root(root)
+        maps = store.list(offsets_prefix("timeline", first.restore_id))
+        for info in maps[3:]:
+            store.delete(info.key)
+        key = state_key("timeline", first.restore_id)
+        state = json.loads(store.get(key, operation="checkpoint"))
+        store.put(key, json.dumps({**state, "status": "running", "ends": {}}).encode(), operation="checkpoint")
+        second = RestoreRun(config, metrics=Metrics()).run()
+        assert (second.records, second.resumed_records) == (0, 30)
+        assert len(store.list(offsets_prefix("timeline", first.restore_id))) == len(maps)
+        assert [r[6] for r in read_topic(kafka.bootstrap, target)] == [f"v{i}".encode() for i in range(60)]
