@@ -15,7 +15,7 @@ from kafka_backup.engine.store import Store, open_store
 from kafka_backup.telemetry.catalog import Metrics
 from rig.tricky import Row, create_topic, read_topic
 
-Record = tuple[bytes | None, bytes | None, int, list[tuple[str, bytes | None]] | None]
+Record = tuple[bytes | None, bytes | None, int, list[tuple[str, str | bytes | None]] | None]
 """(key, value, timestamp, headers) as produced."""
 Content = tuple[int, int, int, bytes | None, bytes | None, list[tuple[str, bytes | None]] | None]
 """(partition, position, timestamp, key, value, headers): what a restore must reproduce, offsets aside."""
