@@ -823,6 +823,7 @@ class RestoreRun:
                 for t, n in counts.items():
                     mapped[(p.target_topic, t)] = mapped.get((p.target_topic, t), 0) + n
                 self._account_done(s.entry, sum(counts.values()), s.entry.uncompressed_bytes)
+                self.summary.resumed_records += sum(counts.values())
         return mapped
 
     def _account_done(self, entry: SegmentEntry, kept: int, nbytes: int) -> None:
