@@ -129,7 +129,7 @@ class TestLiveGroup:
         executed = runner.invoke(cli, ["offset-reset", "execute", *where, "--group", group])
         assert executed.exit_code == 0, executed.output
 
-        source_values = [r[6] for r in read_topic(kafka.bootstrap, topic)]
+        source_values = [r[6] or b"" for r in read_topic(kafka.bootstrap, topic)]
         unconsumed = sorted(v for v in source_values if v not in consumed)
         member, got = _resume(kafka.bootstrap, target, group, len(unconsumed))
         try:
