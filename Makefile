@@ -33,3 +33,11 @@ kafka-stop:
 
 kafka-status:
 	@$(RIG) kafka status
+
+# Benchmarks against kcat and Kafka's perf tools (not part of `make test`); see docs/performance.md.
+# BENCH_SCALE=0.05 for a smoke run of a few minutes; BENCH_ROUNDS, BENCH_CASES, BENCH_BOOTSTRAP as in `python -m bench -h`.
+BENCH_SCALE ?= 1
+BENCH_ROUNDS ?= 3
+.PHONY: bench
+bench: setup
+	PYTHONPATH=tests:. $(UV) run --quiet python -m bench --scale $(BENCH_SCALE) --rounds $(BENCH_ROUNDS)

@@ -1,0 +1,179 @@
+"""The table (Markdown, printed and pasted into ``docs/performance.md``) and the targets of issue 7."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from typing import Any
+
+from bench.cases import OURS, CaseResult
+from bench.measure import Spread
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    figure: str
+    met: bool | None  # None: not measured in this run
+
+
+def _spread(values: list[float], fmt: str = "{:,.1f}") -> str:
+    s = Spread.of(values)
+    if s.n == 0 or math.isnan(s.median):
+        return "-"
+    return f"{fmt.format(s.median)} ±{s.spread_pct:.0f}%"
+
+
+def _median(result: CaseResult, tool: str, attr: str) -> float:
+    figs = result.rounds.get(tool, [])
+    return Spread.of([getattr(f, attr) for f in figs]).median
+
+
+def throughput_table(results: list[CaseResult]) -> list[str]:
+    lines = [
+        "| case | tool | records/s | MB/s | wall s | CPU s | peak RSS MB | ours / tool (MB/s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        if not result.rounds:
+            continue
+        reference = OURS if OURS in result.rounds else next(iter(result.rounds))
+        ref_mbs = _median(result, reference, "mb_per_s")
+        for tool, figs in result.rounds.items():
+            mbs = _median(result, tool, "mb_per_s")
+            ratio = "" if tool == reference else f"{ref_mbs / mbs:.2f}"
+            lines.append(
+                f"| {result.title} | {tool} | {_spread([f.records_per_s for f in figs], '{:,.0f}')} "
+                f"| {_spread([f.mb_per_s for f in figs])} | {_spread([f.wall_s for f in figs], '{:.2f}')} "
+                f"| {_spread([f.cpu_s for f in figs])} | {_spread([f.peak_rss_mb for f in figs], '{:,.0f}')} "
+                f"| {ratio} |"
+            )
+    return lines
+
+
+def scrape_table(result: CaseResult | None) -> list[str]:
+    if result is None or not result.extra:
+        return []
+    lines = [
+        "| series | partitions | p50 ms | p99 ms | body KB | registry MB | scrape peak MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for f in result.extra.values():
+        lines.append(
+            f"| {f['series']:,} | {f['partitions']:,} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} "
+            f"| {f['body_bytes'] / 1000:,.0f} | {f['registry_mb']:.1f} | {f['scrape_peak_mb']:.1f} |"
+        )
+    return lines
+
+
+def _by_name(results: list[CaseResult], prefix: str) -> list[CaseResult]:
+    return [r for r in results if r.name.startswith(prefix)]
+
+
+def targets(results: list[CaseResult]) -> list[Target]:
+    out: list[Target] = []
+    for r in _by_name(results, "backup-"):
+        if OURS in r.rounds and "kcat -C" in r.rounds:
+            ratio = _median(r, OURS, "mb_per_s") / _median(r, "kcat -C", "mb_per_s")
+            out.append(
+                Target(
+                    f"backup MB/s >= 1.0 x kcat dump ({r.data.value_size if r.data else '?'} B values)",
+                    f"{ratio:.2f} x",
+                    ratio >= 1.0,
+                )
+            )
+    for r in _by_name(results, "restore-"):
+        if OURS in r.rounds and "ProducerPerformance" in r.rounds:
+            ratio = _median(r, OURS, "records_per_s") / _median(r, "ProducerPerformance", "records_per_s")
+            out.append(
+                Target(
+                    f"restore records/s >= 0.5 x ProducerPerformance ({r.data.value_size if r.data else '?'} B values)",
+                    f"{ratio:.2f} x",
+                    ratio >= 0.5,
+                )
+            )
+    for r in _by_name(results, "telemetry-"):
+        on, off = _median(r, "telemetry on", "mb_per_s"), _median(r, "telemetry off", "mb_per_s")
+        cost = 100 * (1 - on / off)
+        cpu = 100 * (_median(r, "telemetry on", "cpu_s") / _median(r, "telemetry off", "cpu_s") - 1)
+        out.append(
+            Target(
+                "telemetry costs <= 1% of backup throughput",
+                f"{cost:+.1f}% throughput (on/off = {on / off:.3f}), {cpu:+.1f}% CPU",
+                cost <= 1.0,
+            )
+        )
+    for r in _by_name(results, "scrape"):
+        big = max(r.extra.values(), key=lambda f: f["series"]) if r.extra else None
+        if big is not None:
+            out.append(
+                Target(
+                    f"scrape p99 < 100 ms at {big['series']:,} series", f"{big['p99_ms']:.1f} ms", big["p99_ms"] < 100
+                )
+            )
+            out.append(
+                Target(
+                    f"registry < 10 MB at {big['series']:,} series",
+                    f"{big['registry_mb']:.1f} MB",
+                    big["registry_mb"] < 10,
+                )
+            )
+    for r in _by_name(results, "scaling"):
+        twelve = r.rounds.get("12 partitions")
+        if twelve:
+            rss = Spread.of([f.peak_rss_mb for f in twelve]).high
+            out.append(
+                Target("backup peak RSS < 300 MB with 12 partitions", f"{rss:.0f} MB (max of rounds)", rss < 300)
+            )
+    return out
+
+
+def machine() -> dict[str, Any]:
+    def output(*args: str) -> str:
+        try:
+            done = subprocess.run(args, capture_output=True, text=True, check=False)
+        except OSError:
+            return "?"
+        return (done.stdout + done.stderr).strip()
+
+    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo") if line.startswith("model name")), "?")
+    mem = next((line.split()[1] for line in _read("/proc/meminfo") if line.startswith("MemTotal")), "0")
+    kcat = next((line.strip() for line in output("kcat", "-V").splitlines() if "Version" in line), "?")
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(mem) / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "java": output("java", "-version").splitlines()[0],
+        "kcat": kcat,
+        "load_avg_at_start": os.getloadavg(),
+    }
+
+
+def _read(path: str) -> list[str]:
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except OSError:
+        return []
+
+
+def render(results: list[CaseResult], meta: dict[str, Any]) -> str:
+    lines = [
+        f"Run {meta['started']} on {meta['machine']['cpu']} ({meta['machine']['cores']} cores, "
+        f"{meta['machine']['memory_gib']} GiB), scale {meta['scale']}, {meta['rounds']} rounds "
+        f"(figures: median ±half-range over the rounds; MB = 10^6 payload bytes: key + value + headers).",
+        "",
+        *throughput_table([r for r in results if r.rounds]),
+    ]
+    scrape = next((r for r in results if r.name == "scrape"), None)
+    if scrape is not None:
+        lines += ["", *scrape_table(scrape)]
+    lines += ["", "| target | measured | met |", "|---|---|---|"]
+    for t in targets(results):
+        lines.append(f"| {t.name} | {t.figure} | {'yes' if t.met else 'no' if t.met is not None else 'not run'} |")
+    return "\n".join(lines)
