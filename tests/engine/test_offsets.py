@@ -121,7 +121,7 @@ class TestLiveGroup:
         where = ["--storage-url", f"file://{root}", "--backup-id", "groups", "--restore-id", summary.restore_id]
         planned = runner.invoke(cli, ["offset-reset", "plan", *where, "--group", group, "--json"])
         assert planned.exit_code == 0, planned.output
-        plan = json.loads(planned.output)["groups"][0]
+        plan = json.loads(planned.stdout.strip().splitlines()[-1])["groups"][0]
         assert {(p["topic"], p["partition"], p["offset"]) for p in plan["partitions"]} == {
             (target, 0, CONSUMED[0]),
             (target, 1, CONSUMED[1]),
@@ -179,7 +179,7 @@ class TestLiveGroup:
         where = ["--storage-url", f"file://{root}", "--backup-id", "groups", "--restore-id", summary.restore_id]
         planned = runner.invoke(cli, ["offset-reset", "plan", *where, "--group", group, "--json"])
         assert planned.exit_code == 0, planned.output
-        (only,) = json.loads(planned.output)["groups"][0]["partitions"]
+        (only,) = json.loads(planned.stdout.strip().splitlines()[-1])["groups"][0]["partitions"]
         assert (only["topic"], only["partition"], only["offset"]) == (target, 0, CONSUMED[0])
 
     def test_script_emits_kafka_consumer_groups_commands(self, kafka: KafkaEndpoint, consumed_backup: Consumed) -> None:

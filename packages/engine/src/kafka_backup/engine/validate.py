@@ -174,8 +174,15 @@ def _validate(store: Store, backup_id: str, report: ValidationReport, workers: i
                     f"complete backup ends at offset {manifest.next_offset}, its snapshot target was {target}",
                 )
     report.segments = len(entries)
+
+    def size_of(key: str) -> int | None:
+        if key.startswith(f"{backup_id}/"):
+            return objects.get(key)
+        info = store.stat(key)  # referenced from another backup's prefix (shared data)
+        return info.size if info else None
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for findings in pool.map(lambda e: _check_segment(store, e, objects.get(e.key), report.deep), entries):
+        for findings in pool.map(lambda e: _check_segment(store, e, size_of(e.key), report.deep), entries):
             report.defects.extend(findings)
     _unreferenced(backup, objects, referenced, report)
 
