@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := scripts/uv
 RIG := PYTHONPATH=tests $(UV) run --quiet python -m rig
 
-.PHONY: setup demo test check lint typecheck unit kafka-start kafka-stop kafka-status
+.PHONY: setup demo test check lint typecheck unit kafka-start kafka-stop kafka-status otelcol dashboards dashboards-check rules-check observability
 
 setup:
 	@scripts/setup.sh
@@ -20,7 +20,7 @@ lint:
 	$(UV) run ruff format --check .
 
 typecheck:
-	$(UV) run mypy packages tests
+	$(UV) run mypy packages tests dashboards/generate.py
 
 unit:
 	$(UV) run pytest
@@ -33,6 +33,23 @@ kafka-stop:
 
 kafka-status:
 	@$(RIG) kafka status
+
+# --- observability: dashboards, Prometheus rules, the OpenTelemetry Collector ---------------------------------------
+otelcol:
+	@$(RIG) otelcol build
+
+dashboards:
+	$(UV) run python dashboards/generate.py
+
+dashboards-check:
+	$(UV) run python dashboards/generate.py --check
+
+rules-check:
+	promtool check rules dashboards/prometheus/*.yaml
+	cd tests/observability && promtool test rules alert-rules.test.yaml
+
+observability: setup
+	$(UV) run pytest tests/observability
 
 # Benchmarks against kcat and Kafka's perf tools (not part of `make test`); see docs/performance.md.
 # BENCH_SCALE=0.05 for a smoke run of a few minutes; BENCH_ROUNDS, BENCH_CASES, BENCH_BOOTSTRAP as in `python -m bench -h`.

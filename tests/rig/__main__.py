@@ -1,12 +1,16 @@
-"""Commands a person can run: ``python -m rig kafka start|stop|status`` (the Makefile wraps them)."""
+"""Commands a person can run: ``python -m rig kafka start|stop|status``, ``python -m rig otelcol build|path``.
+
+The Makefile wraps them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 
-from rig import kafka
+from rig import kafka, otelcol
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,8 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     k = sub.add_parser("kafka", help="a local Apache Kafka (KRaft) cluster")
     k.add_argument("action", choices=["start", "stop", "status", "fetch"])
     k.add_argument("--nodes", type=int, default=1)
+    o = sub.add_parser("otelcol", help="the OpenTelemetry Collector built from collector/builder-config.yaml")
+    o.add_argument("action", choices=["build", "path"])
+    o.add_argument("--force", action="store_true", help="rebuild even when the cached binary is up to date")
     args = parser.parse_args(argv)
     try:
+        if args.component == "otelcol":
+            return otelcol_command(args.action, args.force)
         if args.action == "fetch":
             print(kafka.kafka_lib_dir())
         elif args.action == "start":
@@ -32,6 +41,19 @@ def main(argv: list[str] | None = None) -> int:
     except kafka.RigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def otelcol_command(action: str, force: bool) -> int:
+    if action == "path":
+        print(otelcol.binary())
+        return 0
+    if not force and otelcol.is_built():
+        print(f"{otelcol.BINARY} (cached)")
+        return 0
+    started = time.monotonic()
+    path = otelcol.build(force=True)
+    print(f"{path} (built in {time.monotonic() - started:.0f}s)")
     return 0
 
 

@@ -1,0 +1,70 @@
+"""Run the real ``kafka-backup backup`` CLI against the broker; read the backup's record count from its manifests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from engine.backup_helpers import backup_config
+from rig.datagen import ensure_topic, produce
+from rig.kafka import KafkaEndpoint
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    backup_id: str
+    root: Path
+    started: float
+    exited: float
+    """Wall-clock time right after the CLI process exited."""
+    stdout: str
+    stderr: str
+
+
+def produce_topic(kafka: KafkaEndpoint, topic: str, records: int, partitions: int = 3) -> None:
+    ensure_topic(kafka.bootstrap, topic, partitions)
+    assert produce(kafka.bootstrap, topic, records, value_size=300) == records
+
+
+def run_backup(
+    kafka: KafkaEndpoint,
+    workdir: Path,
+    topic: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    timeout_s: float = 120.0,
+) -> BackupResult:
+    """Back up ``topic`` with the CLI in a child process (its own telemetry, as a user runs it)."""
+    backup_id = f"obs-{uuid.uuid4().hex[:8]}"
+    root = workdir / "storage"
+    config_path = workdir / f"{backup_id}.yaml"
+    config_path.write_text(yaml.safe_dump(backup_config(kafka.bootstrap, backup_id, root, [topic])))
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    child_env.update(env or {})
+    started = time.time()
+    proc = subprocess.run(
+        [sys.executable, "-m", "kafka_backup.cli", "backup", "--config", str(config_path), *args],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    exited = time.time()
+    assert proc.returncode == 0, f"backup failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return BackupResult(backup_id, root, started, exited, proc.stdout, proc.stderr)
+
+
+def manifest_records(root: Path, backup_id: str) -> int:
+    """Records in the backup, from its partition manifests (the commit points) alone."""
+    manifests = sorted((root / backup_id / "topics").glob("*/*/manifest.json"))
+    assert manifests, f"no partition manifest under {root / backup_id}"
+    return sum(segment["records"] for path in manifests for segment in json.loads(path.read_text())["segments"])
