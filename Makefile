@@ -58,3 +58,20 @@ BENCH_ROUNDS ?= 3
 .PHONY: bench
 bench: setup
 	PYTHONPATH=tests:. $(UV) run --quiet python -m bench --scale $(BENCH_SCALE) --rounds $(BENCH_ROUNDS)
+
+# --- storage servers (docs/storage.md): MinIO for S3, fake-gcs-server for GCS, Azurite for Azure Blob ---------------
+.PHONY: storage-install storage-test s3-start s3-stop s3-status gcs-start gcs-stop gcs-status azure-start azure-stop azure-status
+storage-install:
+	@$(RIG) storage install
+
+storage-test: setup
+	$(UV) run pytest tests/storage
+
+s3-start gcs-start azure-start: setup
+	@$(RIG) $(@:-start=) start
+
+s3-stop gcs-stop azure-stop:
+	@$(RIG) $(@:-stop=) stop
+
+s3-status gcs-status azure-status:
+	@$(RIG) $(@:-status=) status

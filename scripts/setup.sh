@@ -33,3 +33,8 @@ if command -v go >/dev/null; then
 else
   echo "warning: Go is not installed; the OpenTelemetry Collector tests will fail (install Go 1.24+)" >&2
 fi
+
+# Storage servers for the contract tests (tests/rig/storage.py): MinIO and fake-gcs-server built with `go install`
+# from the Go module proxy into .cache/bin, Azurite installed with `npm ci` into .cache/node. Each is skipped when the
+# cached build matches its pinned version (see docs/storage.md for cold and warm times).
+PYTHONPATH=tests scripts/uv run --quiet python -m rig storage install

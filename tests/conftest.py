@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 from rig.kafka import KafkaCluster, KafkaEndpoint, tail
 
+pytest_plugins = ["rig.storage_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def kafka() -> Iterator[KafkaEndpoint]:

@@ -22,8 +22,18 @@ def main(argv: list[str] | None = None) -> int:
     o = sub.add_parser("otelcol", help="the OpenTelemetry Collector built from collector/builder-config.yaml")
     o.add_argument("action", choices=["build", "path"])
     o.add_argument("--force", action="store_true", help="rebuild even when the cached binary is up to date")
+    storage_components = ("s3", "gcs", "azure", "storage")
+    words = sys.argv[1:] if argv is None else argv
+    if not words or words[0] in storage_components or "-h" in words or "--help" in words:
+        from rig import storage  # noqa: PLC0415 - needs the workspace's packages; `rig kafka fetch` must not
+
+        storage.add_commands(sub)
     args = parser.parse_args(argv)
     try:
+        if args.component in storage_components:
+            from rig import storage  # noqa: PLC0415
+
+            return storage.run_command(args.component, args.action)
         if args.component == "otelcol":
             return otelcol_command(args.action, args.force)
         if args.action == "fetch":

@@ -6,22 +6,27 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store
+from kafka_backup.engine.store.classify import BucketNotFoundError
 from kafka_backup.engine.store.fsspec import FsspecStore, backend_of
 from kafka_backup.engine.store.instrumented import InstrumentedStore
+from kafka_backup.engine.store.options import StorageSettings, storage_options
 from kafka_backup.engine.store.retrying import RetryingStore, RetryPolicy
 from kafka_backup.telemetry.catalog import Metrics
 
 __all__ = [
     "Backend",
+    "BucketNotFoundError",
     "FsspecStore",
     "InstrumentedStore",
     "ObjectInfo",
     "Operation",
     "RetryPolicy",
     "RetryingStore",
+    "StorageSettings",
     "Store",
     "backend_of",
     "open_store",
+    "storage_options",
 ]
 
 
@@ -33,8 +38,17 @@ def open_store(
     backup_id: str = "",
     retry: RetryPolicy | None = None,
     on_retry: Callable[[str, BaseException], None] | None = None,
+    settings: StorageSettings | None = None,
 ) -> Store:
-    """The store for ``url``: fsspec underneath, measured per call when ``metrics`` is given, retries around it."""
+    """The store for ``url``: fsspec underneath, measured per call when ``metrics`` is given, retries around it.
+
+    ``options`` are fsspec options, used as given. Without them (``None`` or empty), :func:`storage_options` builds
+    them from ``settings`` and the standard environment (endpoint override, region, path style, credential chains).
+    """
+    if not options:
+        options = storage_options(url, settings)
+    elif settings is not None:
+        raise TypeError("pass either fsspec options or settings, not both")
     store: Store = FsspecStore(url, options)
     if metrics is not None:
         store = InstrumentedStore(store, metrics, backup_id)

@@ -52,3 +52,28 @@ def classify(exc: BaseException, *, key: str | None, action: str) -> StorageErro
     if isinstance(exc, ConnectionError) or any(w in text for w in _TRANSIENT_WORDS):
         return StorageUnavailableError(message, key=key)
     return StorageError(message, key=key)
+
+
+class BucketNotFoundError(StorageNotFoundError):
+    """The bucket/container in the storage URL does not exist (``error_type`` ``not_found``, not retried)."""
+
+    def __init__(self, message: str, *, bucket: str, key: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, key=key, hint=hint)
+        self.bucket = bucket
+
+
+_CREATE_BUCKET = {
+    "s3": "create it, e.g. `aws s3 mb s3://{bucket}` (add `--endpoint-url URL` for an S3-compatible server)",
+    "gcs": "create it, e.g. `gcloud storage buckets create gs://{bucket}`",
+    "azure": "create it, e.g. `az storage container create --name {bucket} --account-name ACCOUNT`",
+}
+
+
+def missing_bucket_error(backend: str, bucket: str, *, action: str, key: str | None) -> BucketNotFoundError:
+    """The error for a missing bucket/container, with the command that creates it."""
+    noun = "container" if backend == "azure" else "bucket"
+    hint = _CREATE_BUCKET.get(backend, "create it").format(bucket=bucket)
+    where = f" {key!r}" if key else ""
+    return BucketNotFoundError(
+        f"could not {action}{where}: the {noun} {bucket!r} does not exist", bucket=bucket, key=key, hint=hint
+    )

@@ -4,8 +4,13 @@ Atomicity per backend:
 - local files: write ``<key>.tmp-<random>`` in the same folder, ``fsync`` it, ``os.replace`` it onto the key, then
   ``fsync`` the folder, so a crash leaves either the old object or the complete new one (plus, at worst, a temp file
   that no manifest references and that listings skip);
-- object stores: a single ``pipe_file`` call, which is one PUT (or a multipart upload that only becomes visible
-  when completed).
+- object stores: a single ``pipe_file`` call, which is one PUT (or a multipart upload, resumable upload or block
+  list that only becomes visible when completed). An upload that never completes is never listed, read or stat-ed:
+  S3 keeps incomplete multipart uploads apart from objects, GCS keeps resumable sessions apart, and Azure keeps
+  uncommitted blocks out of blob listings (each checked against a real server by ``tests/storage``).
+
+A missing bucket or container is never mistaken for an empty prefix: when a listing comes back empty, or an
+operation fails with "not found", the store asks whether the bucket exists and, if not, says how to create it.
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import fsspec
 from fsspec.core import split_protocol
 from kafka_backup.engine.errors import StorageError, StorageNotFoundError
+from kafka_backup.engine.store._filesystems import make_filesystem
 from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation
-from kafka_backup.engine.store.classify import classify
+from kafka_backup.engine.store.classify import BucketNotFoundError, classify, missing_bucket_error
 
 TEMP_MARKER = ".tmp-"
 
@@ -60,8 +65,10 @@ class FsspecStore:
             path = os.path.abspath(os.path.expanduser(path))
         self._url = f"{protocol}://{path.rstrip('/')}"
         self._root = path.rstrip("/")
+        self._bucket = path.strip("/").split("/", 1)[0] if self._backend not in ("filesystem", "memory") else None
+        self._bucket_seen = False  # once seen, assume the bucket stays: a missing key then costs no second request
         try:
-            self._fs = fsspec.filesystem(protocol, **dict(options or {}))
+            self._fs = make_filesystem(protocol, dict(options or {}))
         except Exception as exc:
             raise classify(exc, key=None, action="open storage") from exc
 
@@ -84,23 +91,21 @@ class FsspecStore:
             else:
                 self._fs.pipe_file(path, data)
         except Exception as exc:
-            raise classify(exc, key=key, action=f"write {operation}") from exc
+            raise self._error(exc, key=key, action=f"write {operation}") from exc
 
     def get(self, key: str, *, operation: Operation, start: int | None = None, end: int | None = None) -> bytes:
         try:
             data: bytes = self._fs.cat_file(self._path(key), start=start, end=end)
         except Exception as exc:
-            raise classify(exc, key=key, action=f"read {operation}") from exc
+            raise self._error(exc, key=key, action=f"read {operation}") from exc
         return data
 
     def stat(self, key: str) -> ObjectInfo | None:
         try:
             info = self._fs.info(self._path(key))
-        except FileNotFoundError:
-            return None
         except Exception as exc:
-            error = classify(exc, key=key, action="stat")
-            if isinstance(error, StorageNotFoundError):
+            error = self._error(exc, key=key, action="stat")
+            if isinstance(error, StorageNotFoundError) and not isinstance(error, BucketNotFoundError):
                 return None
             raise error from exc
         if info.get("type") == "directory":
@@ -113,10 +118,13 @@ class FsspecStore:
         folder = base if prefix.endswith("/") or not prefix else base.rsplit("/", 1)[0]
         try:
             found = self._fs.find(folder, detail=True)
-        except FileNotFoundError:
-            return []
         except Exception as exc:
-            raise classify(exc, key=prefix, action="list") from exc
+            error = self._error(exc, key=prefix, action="list")
+            if isinstance(error, StorageNotFoundError) and not isinstance(error, BucketNotFoundError):
+                return []
+            raise error from exc
+        if not found:
+            self._check_bucket(action="list", key=prefix)
         root = self._fs._strip_protocol(self._root).rstrip("/")
         out: list[ObjectInfo] = []
         for path, info in found.items():
@@ -129,12 +137,33 @@ class FsspecStore:
     def delete(self, key: str) -> None:
         try:
             self._fs.rm_file(self._path(key))
-        except FileNotFoundError:
-            return
         except Exception as exc:
-            error = classify(exc, key=key, action="delete")
-            if not isinstance(error, StorageNotFoundError):
+            error = self._error(exc, key=key, action="delete")
+            if not isinstance(error, StorageNotFoundError) or isinstance(error, BucketNotFoundError):
                 raise error from exc
+
+    def _error(self, exc: BaseException, *, key: str | None, action: str) -> StorageError:
+        """``classify(exc)``, except that "not found" in a missing bucket becomes the missing-bucket error."""
+        error = classify(exc, key=key, action=action)
+        if isinstance(error, StorageNotFoundError) and self._bucket is not None:
+            try:
+                self._check_bucket(action=action, key=key)
+            except BucketNotFoundError as missing:
+                return missing
+            except StorageError:
+                pass  # the original error is the better one if this check fails
+        return error
+
+    def _check_bucket(self, *, action: str, key: str | None) -> None:
+        """Raise the missing-bucket error when the store's bucket/container does not exist (object stores only)."""
+        if self._bucket is None or self._bucket_seen:
+            return
+        try:
+            self._bucket_seen = bool(self._fs.exists(self._bucket))
+        except Exception as exc:
+            raise classify(exc, key=key, action=action) from exc
+        if not self._bucket_seen:
+            raise missing_bucket_error(self._backend, self._bucket, action=action, key=key)
 
 
 def _atomic_local_write(path: str, data: bytes) -> None:
