@@ -21,11 +21,7 @@ def kafka() -> Iterator[KafkaEndpoint]:
         return
     cluster = KafkaCluster().start()
     try:
-        yield KafkaEndpoint(
-            bootstrap=cluster.bootstrap(),
-            log_paths=cluster.log_paths,
-            pids=[node.process.pid for node in cluster.nodes if node.process],
-        )
+        yield cluster.endpoint()
     finally:
         cluster.stop()
 
