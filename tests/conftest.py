@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
 from rig.kafka import KafkaCluster, KafkaEndpoint, tail
 
 pytest_plugins = ["rig.storage_fixtures"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
 from rig.kafka import ClusterSpec, KafkaCluster, KafkaEndpoint, RigError, require_tool
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 from confluent_kafka import Producer
+
 from engine.backup_helpers import backup_config
 from rig.kafka import KafkaEndpoint, free_port
 from rig.tricky import create_topic

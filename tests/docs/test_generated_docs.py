@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from kafka_backup.cli import help_doc
 from kafka_backup.engine import config_doc
 

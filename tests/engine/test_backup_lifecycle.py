@@ -10,14 +10,14 @@ from pathlib import Path
 import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+
+from engine.backup_helpers import backup_config, backup_rows
+from engine.test_backup_crash import committed_segments, start_worker, wait_for
 from kafka_backup.engine.backup import BackupRun
 from kafka_backup.engine.config import BackupConfig
 from kafka_backup.telemetry.testing import MetricsCapture
 from rig.kafka import KafkaEndpoint
 from rig.tricky import create_topic, read_topic
-
-from engine.backup_helpers import backup_config, backup_rows
-from engine.test_backup_crash import committed_segments, start_worker, wait_for
 
 
 def produce(kafka: KafkaEndpoint, topic: str, start: int, count: int) -> None:

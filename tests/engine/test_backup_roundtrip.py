@@ -13,12 +13,12 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Producer
+
+from engine.backup_helpers import all_segment_files, backup_config, backup_rows, segment_rows
 from kafka_backup.engine.backup import BackupRun
 from kafka_backup.engine.config import BackupConfig
 from rig.kafka import KafkaEndpoint
 from rig.tricky import create_topic, produce_tricky, read_topic
-
-from engine.backup_helpers import all_segment_files, backup_config, backup_rows, segment_rows
 
 
 @pytest.fixture(scope="module")

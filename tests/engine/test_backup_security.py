@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli.test_backup_cli import one_error_line, run_cli
 from confluent_kafka import Producer
+
+from cli.test_backup_cli import one_error_line, run_cli
+from engine.backup_helpers import backup_config
 from rig.kafka import SASL_USERS, KafkaEndpoint
 from rig.tricky import create_topic
-
-from engine.backup_helpers import backup_config
 
 PASSWORD = SASL_USERS["alice"]
 

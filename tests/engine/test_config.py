@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from kafka_backup.engine.config import BackupConfig, expand_env, load_config, parse_config
 from kafka_backup.engine.errors import ConfigError
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import FrameType
 
 import click
+
 from kafka_backup.cli.errors import handle_errors
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
 from kafka_backup.cli.summary import backup_block

@@ -9,6 +9,7 @@ from typing import ParamSpec, TypeVar
 
 import click
 import structlog
+
 from kafka_backup.engine.errors import BackupError
 from kafka_backup.telemetry import MetricsFileError, TelemetryError
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 import click
+
 from kafka_backup.cli.main import cli
 
 HEADER = """# CLI reference

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.metadata import version
 
 import click
+
 from kafka_backup.cli.backup_cmd import backup, service
 from kafka_backup.cli.catalog_cmd import describe_cmd, list_cmd, prune_cmd
 from kafka_backup.cli.offset_reset_cmd import offset_reset

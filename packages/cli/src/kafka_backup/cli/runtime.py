@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
+
 from kafka_backup.telemetry import (
     MetricsServer,
     ReadinessCheck,

@@ -37,6 +37,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from opentelemetry import trace
+
 from kafka_backup.engine.cluster import Cluster, translate
 from kafka_backup.engine.config import BackupConfig
 from kafka_backup.engine.errors import BackupError, ConcurrentWriterError, StorageNotFoundError
@@ -54,7 +56,6 @@ from kafka_backup.engine.manifest import (
 from kafka_backup.engine.segment import build_table, encode, payload_bytes
 from kafka_backup.engine.store import Store, open_store
 from kafka_backup.telemetry.catalog import Metrics
-from opentelemetry import trace
 
 log = structlog.get_logger("kafka_backup.backup")
 _tracer = trace.get_tracer("kafka_backup.engine.backup")

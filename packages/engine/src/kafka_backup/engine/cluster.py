@@ -15,6 +15,7 @@ from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, OffsetSpec
+
 from kafka_backup.engine.config import KafkaConfig
 from kafka_backup.engine.errors import KafkaAuthError, KafkaConnectionError, KafkaOperationError, NoTopicsMatchedError
 from kafka_backup.engine.manifest import TopicInfo

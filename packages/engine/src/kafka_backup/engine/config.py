@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from kafka_backup.engine.errors import ConfigError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from kafka_backup.engine.errors import ConfigError
 
 _M = TypeVar("_M", bound=BaseModel)
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -11,10 +11,11 @@ import typing
 from collections.abc import Iterator
 from typing import Any
 
-from kafka_backup.engine.config import BackupConfig
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
+
+from kafka_backup.engine.config import BackupConfig
 
 HEADER = """# Configuration reference
 

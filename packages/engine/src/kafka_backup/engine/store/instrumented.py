@@ -10,10 +10,11 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from opentelemetry import trace
+
 from kafka_backup.engine.errors import StorageError
 from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store
 from kafka_backup.telemetry.catalog import Metrics
-from opentelemetry import trace
 
 T = TypeVar("T")
 _tracer = trace.get_tracer("kafka_backup.engine.store")
