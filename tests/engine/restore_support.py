@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,17 @@ from kafka_backup.engine.store import Store, open_store
 from kafka_backup.telemetry.catalog import Metrics
 from rig.tricky import Row, create_topic, read_topic
 
+RECENT_TS = (int(time.time()) // 60 * 60 - 3600) * 1000
+"""A base timestamp one hour ago, whole minute: test records must be recent, or the broker's retention (checked every
+second in the rig, 7 days by default) deletes them mid-test."""
+
 Record = tuple[bytes | None, bytes | None, int, list[tuple[str, str | bytes | None]] | None]
 """(key, value, timestamp, headers) as produced."""
 Content = tuple[int, int, int, bytes | None, bytes | None, list[tuple[str, bytes | None]] | None]
 """(partition, position, timestamp, key, value, headers): what a restore must reproduce, offsets aside."""
 
 __all__ = [
+    "RECENT_TS",
     "create_topic",
     "make_backup",
     "make_restore",

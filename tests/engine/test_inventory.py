@@ -17,7 +17,7 @@ from kafka_backup.engine.store import Backend, ObjectInfo, Operation, Store
 from kafka_backup.engine.validate import validate_backup
 from rig.kafka import KafkaEndpoint
 
-from engine.restore_support import create_topic, make_backup, open_root, produce_records
+from engine.restore_support import RECENT_TS, create_topic, make_backup, open_root, produce_records
 
 IDS = ["inv-a", "inv-b", "inv-c"]
 
@@ -63,7 +63,7 @@ def catalog(kafka: KafkaEndpoint, tmp_path_factory: pytest.TempPathFactory) -> t
     produce_records(
         kafka.bootstrap,
         topic,
-        ((i % 2, (f"k{i}".encode(), b"x" * 100, 1_700_000_000_000 + i, None)) for i in range(80)),
+        ((i % 2, (f"k{i}".encode(), b"x" * 100, RECENT_TS + i, None)) for i in range(80)),
     )
     consumer = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": group})
     consumer.commit(offsets=[TopicPartition(topic, 0, 7)], asynchronous=False)
@@ -104,7 +104,7 @@ class TestListAndDescribe:
             (0, 40, 40),
             (0, 40, 40),
         ]
-        assert (d["min_timestamp"], d["max_timestamp"]) == (1_700_000_000_000, 1_700_000_000_079)
+        assert (d["min_timestamp"], d["max_timestamp"]) == (RECENT_TS, RECENT_TS + 79)
         assert d["compression_ratio"] > 0 and d["size_bytes"] > 0
         assert d["consumer_groups"][group] == {topic: {"0": 7}}
         text = CliRunner().invoke(cli, ["describe", "-s", f"file://{root}", "-b", "inv-b"])

@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from confluent_kafka.admin import AdminClient
+from kafka_backup.cli.main import cli
 from kafka_backup.engine.config import parse_config
 from kafka_backup.engine.errors import ConfigError
 from kafka_backup.engine.restore import Progress, RestoreRun
@@ -25,6 +27,7 @@ from rig.kafka import KafkaEndpoint
 from rig.tricky import produce_tricky
 
 from engine.restore_support import (
+    RECENT_TS,
     content,
     create_topic,
     make_backup,
@@ -35,7 +38,7 @@ from engine.restore_support import (
     restore_config,
 )
 
-BASE_TS = 1_700_000_000_000
+BASE_TS = RECENT_TS
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +186,27 @@ class TestPlan:
         assert target not in AdminClient({"bootstrap.servers": kafka.bootstrap}).list_topics(timeout=10).topics
         assert not open_root(root).list(f"timeline/restores/{plan.restore_id}/")
 
+    def test_cli_dry_run_prints_the_plan(self, kafka: KafkaEndpoint, timeline: tuple[str, Path]) -> None:
+        """restore --dry-run prints a table per partition with records, offsets, times and target; exit 0."""
+        topic, root = timeline
+        args = ["restore", "-s", f"file://{root}", "-b", "timeline", "--bootstrap-servers", kafka.bootstrap]
+        result = CliRunner().invoke(
+            cli, [*args, "--topic-map", f"{topic}={topic}-x", "--to", str(BASE_TS + 9), "--dry-run"]
+        )
+        assert result.exit_code == 0, result.output
+        assert f"{topic}-0" in result.stdout and f"{topic}-x-0" in result.stdout
+        assert "0..9" in result.stdout and "5 skipped by the selection" in result.stdout
+
+    def test_cli_usage_errors_are_one_line(self, timeline: tuple[str, Path]) -> None:
+        """A restore without a target, or with a bad --topic-map, exits 2 with one line naming the fix."""
+        _, root = timeline
+        runner = CliRunner()
+        missing = runner.invoke(cli, ["restore", "-s", f"file://{root}", "-b", "timeline"])
+        assert missing.exit_code == 2 and "--bootstrap-servers" in missing.output
+        bad = runner.invoke(cli, ["restore", "-b", "timeline", "--bootstrap-servers", "x:1", "--topic-map", "oops"])
+        assert bad.exit_code == 2 and "SOURCE=TARGET" in bad.output
+        assert "Traceback" not in missing.output + bad.output
+
     def test_unknown_key_suggests_the_closest(self) -> None:
         """A typo in the restore config names the key and suggests the right one."""
         with pytest.raises(ConfigError, match="topic_map"):
@@ -260,6 +284,6 @@ class TestResume:
         state = json.loads(store.get(key, operation="checkpoint"))
         store.put(key, json.dumps({**state, "status": "running", "ends": {}}).encode(), operation="checkpoint")
         second = RestoreRun(config, metrics=Metrics()).run()
-        assert (second.records, second.resumed_records) == (0, 30)
+        assert (second.records, second.resumed_records) == (0, 60)  # 30 from kept maps, 30 found by counting
         assert len(store.list(offsets_prefix("timeline", first.restore_id))) == len(maps)
         assert [r[6] for r in read_topic(kafka.bootstrap, target)] == [f"v{i}".encode() for i in range(60)]

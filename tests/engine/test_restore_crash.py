@@ -17,7 +17,7 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 from rig.kafka import KafkaEndpoint
 
-from engine.restore_support import content, create_topic, make_backup, produce_records, read_topic
+from engine.restore_support import RECENT_TS, content, create_topic, make_backup, produce_records, read_topic
 
 RECORDS = 3000
 
@@ -54,7 +54,7 @@ class TestKillDuringRestore:
         produce_records(
             kafka.bootstrap,
             topic,
-            ((i % 3, (f"k{i % 97}".encode(), f"value-{i}".encode(), 1_700_000_000_000 + i, [("i", str(i).encode())]))
+            ((i % 3, (f"k{i % 97}".encode(), f"value-{i}".encode(), RECENT_TS + i, [("i", str(i).encode())]))
              for i in range(RECORDS)),
         )  # fmt: skip
         make_backup(kafka.bootstrap, tmp_path / "store", "crash", [topic], max_records=100)

@@ -13,7 +13,15 @@ from confluent_kafka import Producer
 from kafka_backup.engine.partitioner import assign_partitions, murmur2, partition_for_key
 from rig.kafka import KafkaEndpoint, kafka_lib_dir
 
-from engine.restore_support import Record, create_topic, make_backup, make_restore, produce_records, read_topic
+from engine.restore_support import (
+    RECENT_TS,
+    Record,
+    create_topic,
+    make_backup,
+    make_restore,
+    produce_records,
+    read_topic,
+)
 
 # Utils.murmur2 results from Apache Kafka's own tests (UtilsTest) and the Akka port that checks against it.
 JAVA_VECTORS = {
@@ -84,10 +92,8 @@ class TestRepartitionOnBroker:
         topic = f"repart-{uuid.uuid4().hex[:6]}"
         create_topic(kafka.bootstrap, topic, 3)
         keys = [f"user-{i}".encode() for i in range(300)]
-        records: list[tuple[int, Record]] = [
-            (i % 3, (k, b"v" + k, 1_700_000_000_000 + i, None)) for i, k in enumerate(keys)
-        ]
-        records += [(i % 3, (None, f"nokey-{i}".encode(), 1_700_000_000_000, None)) for i in range(210)]
+        records: list[tuple[int, Record]] = [(i % 3, (k, b"v" + k, RECENT_TS + i, None)) for i, k in enumerate(keys)]
+        records += [(i % 3, (None, f"nokey-{i}".encode(), RECENT_TS, None)) for i in range(210)]
         produce_records(kafka.bootstrap, topic, records)
         make_backup(kafka.bootstrap, tmp_path, "repart", [topic])
         target = f"{topic}-7"

@@ -13,7 +13,7 @@ from kafka_backup.cli.main import cli
 from kafka_backup.engine.validate import validate_backup
 from rig.kafka import KafkaEndpoint
 
-from engine.restore_support import create_topic, make_backup, open_root, produce_records
+from engine.restore_support import RECENT_TS, create_topic, make_backup, open_root, produce_records
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def pristine(kafka: KafkaEndpoint, tmp_path_factory: pytest.TempPathFactory) -> 
     produce_records(
         kafka.bootstrap,
         topic,
-        ((i % 2, (f"k{i}".encode(), f"v{i}".encode(), 1_700_000_000_000 + i, None)) for i in range(120)),
+        ((i % 2, (f"k{i}".encode(), f"v{i}".encode(), RECENT_TS + i, None)) for i in range(120)),
     )
     root = tmp_path_factory.mktemp("validate")
     make_backup(kafka.bootstrap, root, "val", [topic], max_records=20)

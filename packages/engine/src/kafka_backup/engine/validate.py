@@ -295,6 +295,12 @@ def _check_records(e: SegmentEntry, data: bytes) -> list[Finding]:
         problems.append(f"segment describes range {declared}, the manifest [{e.start_offset}, {e.end_offset})")
     offsets = table.column("offset")
     n = table.num_rows
+    filed = _SEGMENT.match(e.key)
+    if filed is not None and n:
+        topics = pc.unique(table.column("topic").cast("string")).to_pylist()
+        partitions = pc.unique(table.column("partition")).to_pylist()
+        if topics != [filed["t"]] or partitions != [int(filed["p"])]:
+            problems.append(f"records of {topics} partitions {partitions}, filed under {filed['t']}-{filed['p']}")
     if n != e.records:
         problems.append(f"{n} records, the manifest recorded {e.records}")
     if n:
