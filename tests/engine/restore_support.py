@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
+
 from kafka_backup.engine.backup import BackupRun, BackupSummary
 from kafka_backup.engine.config import BackupConfig
 from kafka_backup.engine.restore import RestoreRun, RestoreSummary

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
-from kafka_backup.cli.main import cli
-from rig.kafka import KafkaEndpoint
 
 from engine.restore_support import create_topic, make_backup, make_restore, read_topic
+from kafka_backup.cli.main import cli
+from rig.kafka import KafkaEndpoint
 
 PER_PARTITION = 40
 CONSUMED = {0: 25, 1: 13}

@@ -15,16 +15,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from confluent_kafka.admin import AdminClient
-from kafka_backup.cli.main import cli
-from kafka_backup.engine.config import parse_config
-from kafka_backup.engine.errors import ConfigError
-from kafka_backup.engine.restore import Progress, RestoreRun
-from kafka_backup.engine.restore_config import RestoreConfig
-from kafka_backup.engine.restore_state import offsets_prefix, state_key
-from kafka_backup.telemetry.catalog import Metrics
-from kafka_backup.telemetry.testing import MetricsCapture
-from rig.kafka import KafkaEndpoint
-from rig.tricky import produce_tricky
 
 from engine.restore_support import (
     RECENT_TS,
@@ -37,6 +27,16 @@ from engine.restore_support import (
     read_topic,
     restore_config,
 )
+from kafka_backup.cli.main import cli
+from kafka_backup.engine.config import parse_config
+from kafka_backup.engine.errors import ConfigError
+from kafka_backup.engine.restore import Progress, RestoreRun
+from kafka_backup.engine.restore_config import RestoreConfig
+from kafka_backup.engine.restore_state import offsets_prefix, state_key
+from kafka_backup.telemetry.catalog import Metrics
+from kafka_backup.telemetry.testing import MetricsCapture
+from rig.kafka import KafkaEndpoint
+from rig.tricky import produce_tricky
 
 BASE_TS = RECENT_TS
 

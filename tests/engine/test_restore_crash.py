@@ -15,9 +15,9 @@ from typing import Any
 import yaml
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
-from rig.kafka import KafkaEndpoint
 
 from engine.restore_support import RECENT_TS, content, create_topic, make_backup, produce_records, read_topic
+from rig.kafka import KafkaEndpoint
 
 RECORDS = 3000
 

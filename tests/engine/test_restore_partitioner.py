@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from kafka_backup.engine.partitioner import assign_partitions, murmur2, partition_for_key
-from rig.kafka import KafkaEndpoint, kafka_lib_dir
 
 from engine.restore_support import (
     RECENT_TS,
@@ -22,6 +20,8 @@ from engine.restore_support import (
     produce_records,
     read_topic,
 )
+from kafka_backup.engine.partitioner import assign_partitions, murmur2, partition_for_key
+from rig.kafka import KafkaEndpoint, kafka_lib_dir
 
 # Utils.murmur2 results from Apache Kafka's own tests (UtilsTest) and the Akka port that checks against it.
 JAVA_VECTORS = {

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+from engine.restore_support import RECENT_TS, create_topic, make_backup, open_root, produce_records
 from kafka_backup.cli.main import cli
 from kafka_backup.engine.validate import validate_backup
 from rig.kafka import KafkaEndpoint
-
-from engine.restore_support import RECENT_TS, create_topic, make_backup, open_root, produce_records
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from kafka_backup.cli.errors import handle_errors
 from kafka_backup.cli.locate import locate, storage_options
 from kafka_backup.cli.summary import human_bytes

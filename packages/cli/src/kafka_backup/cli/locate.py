@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
 from kafka_backup.engine.config import KafkaConfig, StorageConfig, expand_env, load_yaml, parse_config
 from kafka_backup.engine.errors import ConfigError
 from kafka_backup.engine.store import Store, open_store

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import click
+
 from kafka_backup.cli.backup_cmd import install_stop_handlers
 from kafka_backup.cli.errors import EXIT_FAILED, handle_errors
 from kafka_backup.cli.summary import block, human_bytes, human_duration

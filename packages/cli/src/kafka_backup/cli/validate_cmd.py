@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+
 from kafka_backup.cli.errors import EXIT_FAILED, handle_errors
 from kafka_backup.cli.locate import locate, storage_options
 from kafka_backup.engine.validate import validate_backup

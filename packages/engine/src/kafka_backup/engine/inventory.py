@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+
 from kafka_backup.engine.errors import BackupNotFoundError, ConfigError, IntegrityError, StorageNotFoundError
 from kafka_backup.engine.manifest import BackupManifest, PartitionManifest, backup_key, manifest_key, now_ms
 from kafka_backup.engine.store import Store

@@ -24,6 +24,8 @@ from typing import Any
 
 import structlog
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from opentelemetry import trace
+
 from kafka_backup.engine.cluster import Cluster, compile_patterns, translate
 from kafka_backup.engine.errors import (
     BackupNotFoundError,
@@ -43,7 +45,6 @@ from kafka_backup.engine.restore_state import (
 )
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.catalog import Metrics
-from opentelemetry import trace
 
 log = structlog.get_logger("kafka_backup.offset_reset")
 _tracer = trace.get_tracer("kafka_backup.engine.offsets")

@@ -41,6 +41,8 @@ import pyarrow.compute as pc
 import structlog
 from confluent_kafka import IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import NewTopic, OffsetSpec
+from opentelemetry import trace
+
 from kafka_backup.engine.cluster import Cluster, select, translate
 from kafka_backup.engine.errors import (
     BackupError,
@@ -74,7 +76,6 @@ from kafka_backup.engine.segment import decode, payload_bytes
 from kafka_backup.engine.sink import Sink
 from kafka_backup.engine.store import Store, open_store
 from kafka_backup.telemetry.catalog import Metrics
-from opentelemetry import trace
 
 log = structlog.get_logger("kafka_backup.restore")
 _tracer = trace.get_tracer("kafka_backup.engine.restore")

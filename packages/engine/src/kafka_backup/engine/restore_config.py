@@ -25,8 +25,9 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from kafka_backup.engine.config import KafkaConfig, StorageConfig, _Model
 from pydantic import BeforeValidator, Field, model_validator
+
+from kafka_backup.engine.config import KafkaConfig, StorageConfig, _Model
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _SUBMS = re.compile(r"\.(\d{4,})")

@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
 from kafka_backup.engine.cluster import ErrorTrap, translate
 from kafka_backup.engine.config import KafkaConfig
 from kafka_backup.engine.errors import KafkaOperationError

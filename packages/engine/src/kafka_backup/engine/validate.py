@@ -31,6 +31,8 @@ from typing import Any
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import structlog
+from opentelemetry import trace
+
 from kafka_backup.engine.errors import BackupError, IntegrityError, StorageError, StorageNotFoundError
 from kafka_backup.engine.manifest import (
     BackupManifest,
@@ -44,7 +46,6 @@ from kafka_backup.engine.manifest import (
 from kafka_backup.engine.segment import decode
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.catalog import Metrics
-from opentelemetry import trace
 
 log = structlog.get_logger("kafka_backup.validate")
 _tracer = trace.get_tracer("kafka_backup.engine.validate")
