@@ -109,7 +109,7 @@ ROWS: tuple[Row, ...] = (
                     "{{backup_id}} {{algorithm}}",
                     instant=True,
                 ),
-                "x",
+                "suffix:x",
                 "Uncompressed over compressed bytes of each backup so far (LowCompressionRatio fires below 2).",
             ),
             stat(
@@ -179,7 +179,7 @@ ROWS: tuple[Row, ...] = (
                         "{{backup_id}}",
                     ),
                 ),
-                "x",
+                "suffix:x",
                 description="Uncompressed over compressed segment bytes written in each interval.",
             ),
             Panel(

@@ -27,7 +27,7 @@ PYTHONPATH=tests scripts/uv run --quiet python -m rig kafka fetch >/dev/null
 
 # The OpenTelemetry Collector the observability tests run, built with its builder from the Go module proxy into
 # .cache/bin/otelcol-kafka-backup (skipped when the binary matches collector/builder-config.yaml and the Go version).
-# Cold (empty module and build caches) about 5 minutes on 2 cores; warm rebuild about 2; cached skip under a second.
+# Cold (empty module and build caches) 3.5-6.5 minutes on 2 cores, warm a few seconds, cached under a second.
 if command -v go >/dev/null; then
   PYTHONPATH=tests scripts/uv run --quiet python -m rig otelcol build
 else

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
 from engine.backup_helpers import backup_config
 from rig.datagen import ensure_topic, produce
 from rig.kafka import KafkaEndpoint

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from rig import otelcol
 from rig.kafka import REPO_ROOT, tail
 from rig.prometheus import Prometheus

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from rig.kafka import REPO_ROOT
 
 DASHBOARDS = REPO_ROOT / "dashboards"

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from rig.kafka import REPO_ROOT
-
 from observability.rules import GRAFANA, dashboards
+from rig.kafka import REPO_ROOT
 
 
 def generator() -> ModuleType:

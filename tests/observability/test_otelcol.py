@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka_backup.telemetry.catalog import CATALOG
 from prometheus_client.parser import text_string_to_metric_families
-from rig.kafka import KafkaEndpoint, free_port
-from rig.otelcol import Collector
 
+from kafka_backup.telemetry.catalog import CATALOG
 from observability.backup_run import BackupResult, manifest_records, produce_topic, run_backup
 from observability.otlp_file import attributes, cumulative_total, eventually, log_records, spans
+from rig.kafka import KafkaEndpoint, free_port
+from rig.otelcol import Collector
 
 RECORDS = 2000
 SIGNALS = {"Metrics": "metrics", "Traces": "traces", "Logs": "logs"}

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from rig.kafka import KafkaEndpoint, free_port
-from rig.prometheus import Prometheus
 
 from observability.backup_run import manifest_records, produce_topic, run_backup
+from rig.kafka import KafkaEndpoint, free_port
+from rig.prometheus import Prometheus
 
 RECORDS = 3000
 LINGER_S = 4

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from kafka_backup.telemetry.catalog import CATALOG, Kind
 
+from kafka_backup.telemetry.catalog import CATALOG, Kind
 from observability.promql import family_name, label_values_query, legend_labels, usage
 from observability.rules import Rule, Target, dashboards, rules, targets
 

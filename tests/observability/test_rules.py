@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from rig.kafka import REPO_ROOT
 
 from observability.rules import RULE_FILES, UNIT_TESTS, Rule, rules
+from rig.kafka import REPO_ROOT
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 RUNBOOK = REPO_ROOT / "docs" / "observability.md"
