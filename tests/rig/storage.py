@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import ClassVar
 
 from kafka_backup.engine.store.options import StorageSettings, storage_options
-
 from rig.kafka import CACHE_DIR, RIG_DIR, RigError, free_port, require_tool, tail
 
 BIN_DIR = CACHE_DIR / "bin"
@@ -100,15 +99,6 @@ def azurite_bin() -> Path:
         raise RigError(f"`npm ci` of Azurite {AZURITE_VERSION} failed:\n{result.stdout[-2000:]}{result.stderr[-3000:]}")
     marker.write_text(digest)
     return binary
-
-
-def install_all() -> dict[str, Path]:
-    """Build or install every storage server (what ``scripts/setup.sh`` runs); cached ones are skipped."""
-    return {
-        "s3": go_tool("minio", MINIO_MODULE, MINIO_VERSION),
-        "gcs": go_tool("fake-gcs-server", FAKE_GCS_MODULE, FAKE_GCS_VERSION),
-        "azure": azurite_bin(),
-    }
 
 
 # ---- servers ----------------------------------------------------------------------------------------------------
@@ -444,10 +434,15 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def run_command(component: str, action: str) -> int:
     if component == "storage":
-        started = time.monotonic()
-        for kind, path in install_all().items():
-            print(f"{kind}: {path}")
-        print(f"storage servers ready in {time.monotonic() - started:.1f}s")
+        steps = {
+            "s3": lambda: go_tool("minio", MINIO_MODULE, MINIO_VERSION),
+            "gcs": lambda: go_tool("fake-gcs-server", FAKE_GCS_MODULE, FAKE_GCS_VERSION),
+            "azure": azurite_bin,
+        }
+        for kind, step in steps.items():
+            started = time.monotonic()
+            path = step()
+            print(f"{kind}: {path} ({time.monotonic() - started:.1f}s)")
         return 0
     if action == "start":
         state = cmd_start(component)

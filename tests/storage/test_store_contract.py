@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+
 from kafka_backup.engine.errors import (
     StorageAuthError,
     StorageError,

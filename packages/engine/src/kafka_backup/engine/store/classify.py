@@ -20,13 +20,38 @@ from kafka_backup.engine.errors import (
 )
 
 _AUTH_WORDS = ("accessdenied", "forbidden", "invalidaccesskeyid", "signaturedoesnotmatch", "unauthorized",
-               "authenticationfailed", "authorizationfailure", "invalid_grant", "401", "403")  # fmt: skip
-_NOT_FOUND_WORDS = ("nosuchbucket", "nosuchkey", "containernotfound", "blobnotfound", "not found", "404")
-_QUOTA_WORDS = ("slowdown", "throttl", "quota", "toomanyrequests", "429", "serverbusy", "requestlimitexceeded")
+               "authenticationfailed", "authorizationfailure", "invalid_grant", "invalid credentials",
+               "defaultcredentialserror", "permission denied", "does not have storage.")  # fmt: skip
+_NOT_FOUND_WORDS = ("nosuchbucket", "nosuchkey", "containernotfound", "blobnotfound", "not found")
+_QUOTA_WORDS = ("slowdown", "throttl", "quota", "toomanyrequests", "serverbusy", "requestlimitexceeded")
 _TIMEOUT_WORDS = ("timeout", "timed out")
 _TRANSIENT_WORDS = ("connection reset", "connection refused", "cannot connect", "server disconnected",
-                    "internalerror", "serviceunavailable", "503", "502", "500", "broken pipe", "connect call failed",
-                    "clientconnectorerror", "connectionerror")  # fmt: skip
+                    "internalerror", "serviceunavailable", "broken pipe", "connect call failed",
+                    "clientconnectorerror", "connectionerror", "endpointconnectionerror")  # fmt: skip
+
+
+def _status(exc: BaseException) -> int | None:
+    """The HTTP status a backend library attached to ``exc`` or to an exception it was raised from.
+
+    Structured codes beat words: messages carry object names, and a key like ``segment-401`` must not read as a
+    rejected credential. gcsfs's ``HttpError.code``, the Azure SDK's ``status_code``, aiohttp's ``status``, and
+    botocore's ``response["ResponseMetadata"]["HTTPStatusCode"]`` (s3fs keeps the ClientError as ``__cause__``).
+    """
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return None
+        for attribute in ("status_code", "code", "status"):
+            value = getattr(seen, attribute, None)
+            if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
+                return value
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if isinstance(status, int):
+                return status
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def classify(exc: BaseException, *, key: str | None, action: str) -> StorageError:
@@ -37,12 +62,23 @@ def classify(exc: BaseException, *, key: str | None, action: str) -> StorageErro
     cause = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
     text = f"{type(exc).__name__} {exc}".lower()
     message = f"could not {action}{where}: {cause}"
-    if isinstance(exc, FileNotFoundError) or any(w in text for w in _NOT_FOUND_WORDS):
-        return StorageNotFoundError(
-            message, key=key, hint="check the storage URL, and that the bucket/container exists"
-        )
+    not_found_hint = "check the storage URL, and that the bucket/container exists"
+    auth_hint = "check the storage credentials and permissions"
+    status = _status(exc)
+    if status in (401, 403):
+        return StorageAuthError(message, key=key, hint=auth_hint)
+    if status == 404 or isinstance(exc, FileNotFoundError):
+        return StorageNotFoundError(message, key=key, hint=not_found_hint)
+    if status == 429:
+        return StorageQuotaError(message, key=key)
+    if status in (408, 504):
+        return StorageTimeoutError(message, key=key)
+    if status is not None and status >= 500:
+        return StorageUnavailableError(message, key=key)
+    if any(w in text for w in _NOT_FOUND_WORDS):
+        return StorageNotFoundError(message, key=key, hint=not_found_hint)
     if isinstance(exc, PermissionError) or any(w in text for w in _AUTH_WORDS):
-        return StorageAuthError(message, key=key, hint="check the storage credentials and permissions")
+        return StorageAuthError(message, key=key, hint=auth_hint)
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return StorageQuotaError(message, key=key, hint="free space or raise the quota")
     if any(w in text for w in _QUOTA_WORDS):

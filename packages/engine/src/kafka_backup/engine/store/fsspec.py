@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fsspec.core import split_protocol
+
 from kafka_backup.engine.errors import StorageError, StorageNotFoundError
 from kafka_backup.engine.store._filesystems import make_filesystem
 from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation

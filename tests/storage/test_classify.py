@@ -1,0 +1,91 @@
+"""classify(): the exceptions the backend libraries really raise (built with their own classes) map to error types."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import ClientConnectorError
+from aiohttp.client_reqrep import ConnectionKey
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from botocore.exceptions import ClientError
+from gcsfs.retry import HttpError
+from s3fs.errors import translate_boto_error
+
+from kafka_backup.engine.errors import (
+    StorageAuthError,
+    StorageError,
+    StorageNotFoundError,
+    StorageQuotaError,
+    StorageTimeoutError,
+    StorageUnavailableError,
+)
+from kafka_backup.engine.store.classify import classify, missing_bucket_error
+
+
+def _boto(code: str, status: int) -> BaseException:
+    """What s3fs raises for a botocore ClientError: its translation, raised from the original."""
+    error = ClientError(
+        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op"
+    )
+    try:
+        try:
+            raise error
+        except ClientError as exc:
+            raise translate_boto_error(exc) from exc
+    except Exception as translated:
+        return translated
+    raise AssertionError("unreachable")
+
+
+def _azure(cls: type[HttpResponseError], status: int, text: str) -> BaseException:
+    exc = cls(message=text)
+    exc.status_code = status
+    return exc
+
+
+class TestClassify:
+    @pytest.mark.parametrize(
+        ("exc", "expected"),
+        [
+            (_boto("AccessDenied", 403), StorageAuthError),
+            (_boto("InvalidAccessKeyId", 403), StorageAuthError),
+            (_boto("NoSuchKey", 404), StorageNotFoundError),
+            (_boto("SlowDown", 503), StorageUnavailableError),
+            (_boto("InternalError", 500), StorageUnavailableError),
+            (HttpError({"code": 401, "message": "Invalid Credentials"}), StorageAuthError),
+            (HttpError({"code": 403, "message": "x does not have storage.objects.get access"}), StorageAuthError),
+            (HttpError({"code": 429, "message": "rate limited"}), StorageQuotaError),
+            (HttpError({"code": 503, "message": "backend error"}), StorageUnavailableError),
+            (HttpError({"code": 408, "message": "request timeout"}), StorageTimeoutError),
+            (_azure(ClientAuthenticationError, 403, "AuthenticationFailed"), StorageAuthError),
+            (_azure(HttpResponseError, 503, "ServerBusy"), StorageUnavailableError),
+            (ServiceRequestError("Cannot connect to host 127.0.0.1:1"), StorageUnavailableError),
+            (FileNotFoundError("bucket/key"), StorageNotFoundError),
+            (TimeoutError(), StorageTimeoutError),
+        ],
+        ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else v.__name__,
+    )
+    def test_library_exceptions(self, exc: BaseException, expected: type[StorageError]) -> None:
+        """Each library's own exception maps to the documented error type."""
+        error = classify(exc, key="k", action="read segment")
+        assert type(error) is expected
+        assert error.key == "k"
+        assert error.message.startswith("could not read segment 'k': ")
+
+    def test_numbers_in_a_key_do_not_decide(self) -> None:
+        """A connection failure naming an object with 401/404 in it stays retryable, not auth or not_found."""
+        key = ConnectionKey("127.0.0.1", 9, False, True, None, None, None)
+        exc = ClientConnectorError(key, OSError(111, "Connect call failed /topics/t/segment-401-404.parquet"))
+        error = classify(exc, key="topics/t/segment-401-404.parquet", action="write segment")
+        assert isinstance(error, StorageUnavailableError)
+        assert error.retryable
+
+    def test_missing_bucket_hint(self) -> None:
+        """The missing-bucket error names the bucket and the command that creates it, per backend."""
+        s3 = missing_bucket_error("s3", "backups", action="list", key="")
+        assert "the bucket 'backups' does not exist" in str(s3)
+        assert "aws s3 mb s3://backups" in str(s3)
+        azure = missing_bucket_error("azure", "backups", action="write segment", key="k")
+        assert "the container 'backups' does not exist" in str(azure)
+        assert "az storage container create --name backups" in str(azure)
+        assert not azure.retryable
+        assert azure.error_type == "not_found"
