@@ -6,7 +6,7 @@ import pytest
 from aiohttp import ClientConnectorError
 from aiohttp.client_reqrep import ConnectionKey
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]  # botocore ships no types
 from gcsfs.retry import HttpError
 from s3fs.errors import translate_boto_error
 
