@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from opentelemetry import trace
 
-from kafka_backup.engine.errors import StorageError
+from kafka_backup.engine.errors import StorageError, StorageNotFoundError
 from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store
 from kafka_backup.telemetry.catalog import Metrics
 
@@ -42,9 +42,11 @@ class InstrumentedStore:
             try:
                 return fn()
             except StorageError as exc:
-                self._metrics.backup_storage_errors_total.add(
-                    1, {"backend": self._backend, "error_type": exc.error_type}
-                )
+                # a missing key on read is an answer (no manifest yet), not a storage failure
+                if not (name == "get" and isinstance(exc, StorageNotFoundError)):
+                    self._metrics.backup_storage_errors_total.add(
+                        1, {"backend": self._backend, "error_type": exc.error_type}
+                    )
                 raise
 
     def put(self, key: str, data: bytes, *, operation: Operation) -> None:
