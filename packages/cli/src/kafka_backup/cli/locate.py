@@ -56,6 +56,10 @@ class Located:
             self.storage.url, self.storage.options or None, metrics=metrics, backup_id=self.backup_id or ""
         )
 
+    def secrets(self) -> list[str]:
+        """Storage credentials, for the log redaction step."""
+        return self.storage.secrets()
+
     def target(self, bootstrap: str | None) -> KafkaConfig | None:
         """The target cluster: ``--bootstrap-servers`` over the config's ``target`` (None when neither is given)."""
         target = dict(self.raw.get("target") or {})

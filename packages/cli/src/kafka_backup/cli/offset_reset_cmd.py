@@ -11,12 +11,13 @@ import click
 
 from kafka_backup.cli.errors import handle_errors
 from kafka_backup.cli.locate import Located, locate, storage_options
+from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
 from kafka_backup.engine.cluster import Cluster
 from kafka_backup.engine.config import KafkaConfig
 from kafka_backup.engine.offsets import GroupReset, execute_reset, load_state, plan_reset, render_table, script_lines
 from kafka_backup.engine.restore import read_backup_manifest
 from kafka_backup.engine.restore_state import RestoreState
-from kafka_backup.telemetry.catalog import Metrics
+from kafka_backup.telemetry import kafka_logger
 
 
 def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,6 +89,7 @@ def plan_cmd(
 @_options
 @click.option("--bootstrap-servers", help="Target cluster (default: target in --config, else the restore's).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@metrics_options
 @handle_errors
 def execute_cmd(
     *,
@@ -99,6 +101,7 @@ def execute_cmd(
     exclude: tuple[str, ...],
     bootstrap_servers: str | None,
     as_json: bool,
+    metrics: MetricsOptions,
 ) -> None:
     """Commit the translated offsets on the target (refuses groups with active members)."""
     located, state, resets = _resets(
@@ -110,7 +113,9 @@ def execute_cmd(
         exclude=exclude,
     )
     target = located.target(bootstrap_servers) or KafkaConfig(bootstrap_servers=state.target_bootstrap)
-    results = execute_reset(Cluster(target), resets, metrics=Metrics(), backup_id=state.backup_id)
+    with telemetry_session(metrics, secrets=[*located.secrets(), *target.secrets()]) as telemetry:
+        cluster = Cluster(target, {"logger": kafka_logger("offset-reset")})
+        results = execute_reset(cluster, resets, metrics=telemetry.metrics, backup_id=state.backup_id)
     if as_json:
         click.echo(json.dumps({"restore_id": state.restore_id, "groups": [r.to_dict() for r in results]}))
     else:

@@ -13,12 +13,14 @@ import click
 
 from kafka_backup.cli.backup_cmd import install_stop_handlers
 from kafka_backup.cli.errors import EXIT_FAILED, handle_errors
+from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
 from kafka_backup.cli.summary import block, human_bytes, human_duration
 from kafka_backup.engine.config import load_yaml, parse_config
 from kafka_backup.engine.errors import ConfigError
 from kafka_backup.engine.inventory import iso_ms
 from kafka_backup.engine.restore import Progress, RestorePlan, RestoreRun, RestoreSummary
 from kafka_backup.engine.restore_config import RestoreConfig
+from kafka_backup.telemetry import ClientStats, kafka_logger
 
 
 class ProgressBar:
@@ -148,6 +150,7 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan or summary as one JSON object.")
 @click.option("--no-progress", is_flag=True, help="No progress bar, even on a terminal.")
+@metrics_options
 @handle_errors
 def restore(
     *,
@@ -168,6 +171,7 @@ def restore(
     dry_run: bool,
     as_json: bool,
     no_progress: bool,
+    metrics: MetricsOptions,
 ) -> None:
     """Restore a backup (or a selection of it) to a Kafka cluster; a rerun resumes where a crash stopped."""
     config = build_config(
@@ -195,11 +199,18 @@ def restore(
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() and not no_progress and not as_json else None
     stop = threading.Event()
     install_stop_handlers(stop)
-    try:
-        summary = RestoreRun(config, stop=stop, on_progress=bar).run()
-    finally:
-        if bar is not None:
-            bar.close()
+    with telemetry_session(metrics, secrets=config.secrets()) as telemetry:
+        client_extra = {
+            "stats_cb": ClientStats(telemetry.metrics).callback,
+            "statistics.interval.ms": 200,  # restores are often short: report the producer view at least a few times
+            "logger": kafka_logger("restore"),
+        }
+        run = RestoreRun(config, metrics=telemetry.metrics, stop=stop, on_progress=bar, client_extra=client_extra)
+        try:
+            summary = run.run()
+        finally:
+            if bar is not None:
+                bar.close()
     click.echo(summary.to_json() if as_json else summary_block(summary))
     if summary.status != "success":
         click.echo(f"restore {summary.restore_id} stopped before the end: rerun the same command to resume", err=True)

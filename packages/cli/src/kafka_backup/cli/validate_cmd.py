@@ -9,6 +9,7 @@ import click
 
 from kafka_backup.cli.errors import EXIT_FAILED, handle_errors
 from kafka_backup.cli.locate import locate, storage_options
+from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
 from kafka_backup.engine.validate import validate_backup
 
 
@@ -16,13 +17,22 @@ from kafka_backup.engine.validate import validate_backup
 @storage_options
 @click.option("--deep", is_flag=True, help="Also decode every segment and check every record against the manifest.")
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
+@metrics_options
 @handle_errors
 def validate_cmd(
-    config_path: Path | None, storage_url: str | None, backup_id: str | None, deep: bool, as_json: bool
+    config_path: Path | None,
+    storage_url: str | None,
+    backup_id: str | None,
+    deep: bool,
+    as_json: bool,
+    metrics: MetricsOptions,
 ) -> None:
     """Check a backup: manifests, every segment's size and SHA-256, offset coverage (exit 1 on any defect)."""
     located = locate(config_path, storage_url, backup_id)
-    report = validate_backup(located.store(), located.require_backup_id(), deep=deep)
+    with telemetry_session(metrics, secrets=located.secrets()) as telemetry:
+        report = validate_backup(
+            located.store(telemetry.metrics), located.require_backup_id(), deep=deep, metrics=telemetry.metrics
+        )
     click.echo(report.to_json() if as_json else report.render())
     if not report.valid:
         sys.exit(EXIT_FAILED)

@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -558,8 +558,11 @@ class RestoreRun:
         store: Store | None = None,
         stop: threading.Event | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        client_extra: Mapping[str, Any] | None = None,
     ) -> None:
+        """``client_extra``: librdkafka settings for this run's clients (``stats_cb``, ``logger``) from the CLI."""
         self.config = config
+        self.client_extra = dict(client_extra or {})
         self.backup_id = config.backup_id
         self.restore_id = config.effective_restore_id()
         self.metrics = metrics or Metrics()
@@ -575,11 +578,14 @@ class RestoreRun:
         self._total = 0
         self._bytes_done = 0
 
+    def _admin_extra(self) -> dict[str, Any]:
+        return {k: v for k, v in self.client_extra.items() if k == "logger"}
+
     # ---- entry points ---------------------------------------------------------------------------------------
 
     def plan(self) -> RestorePlan:
         """The plan (reads manifests and the target's topic list; writes nothing)."""
-        cluster = Cluster(self.config.target)
+        cluster = Cluster(self.config.target, self._admin_extra())
         return build_plan(self.config, self.store, cluster.topic_partitions())
 
     def run(self) -> RestoreSummary:
@@ -608,7 +614,7 @@ class RestoreRun:
 
     def _run(self) -> None:
         cfg = self.config
-        cluster = Cluster(cfg.target)
+        cluster = Cluster(cfg.target, self._admin_extra())
         backup = read_backup_manifest(self.store, self.backup_id)
         plan = build_plan(cfg, self.store, cluster.topic_partitions(), backup)
         self.summary.segments_skipped = sum(p.skipped_segments for p in plan.partitions)
@@ -788,6 +794,7 @@ class RestoreRun:
             self.config.target,
             client_id=f"kafka-backup-restore-{socket.gethostname()}-{os.getpid()}",
             rate=self.config.rate_limit,
+            extra=self.client_extra,
         )
         pending: list[_Pending] = []
         pending_records = 0

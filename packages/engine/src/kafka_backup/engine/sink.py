@@ -12,7 +12,7 @@ Guarantees the restore builds on:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -74,7 +74,14 @@ class RateLimiter:
 class Sink:
     """One idempotent producer for a restore run."""
 
-    def __init__(self, target: KafkaConfig, *, client_id: str, rate: RateLimit | None = None) -> None:
+    def __init__(
+        self,
+        target: KafkaConfig,
+        *,
+        client_id: str,
+        rate: RateLimit | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         self.target = target
         self.trap = ErrorTrap()
         conf: dict[str, Any] = {
@@ -86,6 +93,7 @@ class Sink:
             "queue.buffering.max.kbytes": 256 * 1024,
             "max.in.flight.requests.per.connection": 5,
             **target.librdkafka(),
+            **(extra or {}),
         }
         overridden = {k: conf[k] for k in FORCED if k in conf and conf[k] != FORCED[k]}
         if overridden:
