@@ -110,6 +110,7 @@ class StorageServer:
 
     kind: ClassVar[str]
     backend: ClassVar[str]
+    title: ClassVar[str]
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="storage-rig-")))
     port: int = field(default_factory=free_port)
     buckets: tuple[str, ...] = (DEFAULT_BUCKET,)
@@ -241,6 +242,7 @@ class MinioServer(StorageServer):
 
     kind: ClassVar[str] = "s3"
     backend: ClassVar[str] = "s3"
+    title: ClassVar[str] = "MinIO"
     console_port: int = field(default_factory=free_port)
 
     def command(self) -> list[str]:
@@ -295,6 +297,7 @@ class FakeGcsServer(StorageServer):
 
     kind: ClassVar[str] = "gcs"
     backend: ClassVar[str] = "gcs"
+    title: ClassVar[str] = "fake-gcs-server"
 
     def command(self) -> list[str]:
         binary = go_tool("fake-gcs-server", FAKE_GCS_MODULE, FAKE_GCS_VERSION)
@@ -326,6 +329,7 @@ class AzuriteServer(StorageServer):
 
     kind: ClassVar[str] = "azure"
     backend: ClassVar[str] = "azure"
+    title: ClassVar[str] = "Azurite (blob)"
 
     def command(self) -> list[str]:
         return [
@@ -426,7 +430,7 @@ def cmd_stop(kind: str) -> bool:
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``python -m rig s3|gcs|azure start|stop|status`` and ``python -m rig storage install``."""
     for kind, cls in SERVERS.items():
-        parser = sub.add_parser(kind, help=f"a local {cls.__doc__.split(',')[0] if cls.__doc__ else kind} server")
+        parser = sub.add_parser(kind, help=f"a local {cls.title} server for {kind} URLs")
         parser.add_argument("action", choices=["start", "stop", "status"])
     parser = sub.add_parser("storage", help="build/install every storage server into .cache (what setup runs)")
     parser.add_argument("action", choices=["install"])
