@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from kafka_backup.telemetry.catalog import CATALOG, Family, Kind, Metrics, family
-from kafka_backup.telemetry.observed import ObservedValues
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+
+from kafka_backup.telemetry.catalog import CATALOG, Family, Kind, Metrics, family
+from kafka_backup.telemetry.observed import ObservedValues
 
 # The PRD's and the reference tool's family names, copied from the specs (operator families excluded by the brief).
 PRD_NAMES = {

@@ -9,6 +9,7 @@ from typing import Any
 
 import confluent_kafka
 import pytest
+
 from kafka_backup.telemetry.client_stats import ClientStats, librdkafka_config
 from kafka_backup.telemetry.testing import MetricsCapture
 

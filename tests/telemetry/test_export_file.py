@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
 from kafka_backup.telemetry.errors import MetricsFileError
 from kafka_backup.telemetry.export_file import write_metrics_file
 from kafka_backup.telemetry.providers import Telemetry, setup
-from prometheus_client.parser import text_string_to_metric_families
 
 ATTRS = {"backup_id": "b", "topic": "t", "partition": "0"}
 

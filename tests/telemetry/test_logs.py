@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import confluent_kafka
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
 from kafka_backup.telemetry.logs import (
     LogFormat,
     configure_logging,
@@ -20,7 +22,6 @@ from kafka_backup.telemetry.logs import (
 from kafka_backup.telemetry.providers import setup
 from kafka_backup.telemetry.redact import REDACTED, Redactor
 from kafka_backup.telemetry.testing import OtlpGrpcReceiver, attributes_of
-from opentelemetry.sdk.trace import TracerProvider
 
 SECRET = "s3cr3t-Passw0rd"  # noqa: S105 - a fake secret the tests search every output for
 

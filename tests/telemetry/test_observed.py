@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry.metrics import CallbackOptions
+
 from kafka_backup.telemetry.observed import LagTracker, ObservedValues
 from kafka_backup.telemetry.testing import MetricsCapture
-from opentelemetry.metrics import CallbackOptions
 
 P0 = {"backup_id": "b1", "topic": "orders", "partition": "0"}
 P1 = {"backup_id": "b1", "topic": "orders", "partition": "1"}

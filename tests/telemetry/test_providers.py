@@ -8,6 +8,8 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import generate_latest
+
 from kafka_backup.telemetry.catalog import CATALOG, Kind, family
 from kafka_backup.telemetry.errors import TelemetryConfigError
 from kafka_backup.telemetry.logs import get_logger, reset_logging
@@ -15,7 +17,6 @@ from kafka_backup.telemetry.observed import ObservedValues
 from kafka_backup.telemetry.providers import Telemetry, setup
 from kafka_backup.telemetry.redact import REDACTED, default_redactor
 from kafka_backup.telemetry.testing import OtlpGrpcReceiver, OtlpHttpReceiver, OtlpReceiver, attributes_of
-from prometheus_client import generate_latest
 
 ATTRS = {"backup_id": "b1", "topic": "orders", "partition": "0"}
 # PRD-mandated names that promtool's lint flags (see the decisions in docs/metrics.md); nothing else may be flagged.

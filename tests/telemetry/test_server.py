@@ -9,11 +9,12 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import CollectorRegistry
+
 from kafka_backup.telemetry.catalog import Metrics
 from kafka_backup.telemetry.errors import MetricsServerError
 from kafka_backup.telemetry.providers import Telemetry, setup
 from kafka_backup.telemetry.server import DEFAULT_HOST, DEFAULT_PATH, DEFAULT_PORT, MetricsServer, serve_metrics
-from prometheus_client import CollectorRegistry
 
 
 @pytest.fixture

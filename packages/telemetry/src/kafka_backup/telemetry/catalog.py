@@ -18,8 +18,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from kafka_backup.telemetry._version import PACKAGE_VERSION
-from kafka_backup.telemetry.observed import LagTracker, ObservedValues
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.metrics import (
     CallbackOptions,
@@ -31,6 +29,9 @@ from opentelemetry.metrics import (
     Observation,
 )
 from opentelemetry.metrics import _Gauge as Gauge
+
+from kafka_backup.telemetry._version import PACKAGE_VERSION
+from kafka_backup.telemetry.observed import LagTracker, ObservedValues
 
 __all__ = [
     "CATALOG",

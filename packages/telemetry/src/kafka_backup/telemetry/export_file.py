@@ -14,8 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from kafka_backup.telemetry.errors import MetricsFileError
 from prometheus_client import CollectorRegistry, generate_latest
+
+from kafka_backup.telemetry.errors import MetricsFileError
 
 __all__ = ["metrics_json", "write_metrics_file"]
 

@@ -28,8 +28,6 @@ from time import time_ns
 from typing import IO, Any
 
 import structlog
-from kafka_backup.telemetry import env as names
-from kafka_backup.telemetry.redact import Redactor, default_redactor
 from opentelemetry import trace
 from opentelemetry._logs import LogRecord
 from opentelemetry.context import get_current
@@ -37,6 +35,9 @@ from opentelemetry.instrumentation.log_utils import std_to_otel
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider
 from structlog.typing import EventDict, Processor
+
+from kafka_backup.telemetry import env as names
+from kafka_backup.telemetry.redact import Redactor, default_redactor
 
 __all__ = [
     "KAFKA_LOGGER_NAME",

@@ -21,12 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka_backup.telemetry._version import PACKAGE_VERSION
-from kafka_backup.telemetry.catalog import CATALOG, METER_NAME, Kind, Metrics
-from kafka_backup.telemetry.errors import TelemetryConfigError
-from kafka_backup.telemetry.logs import configure_logging
-from kafka_backup.telemetry.redact import default_redactor
-from kafka_backup.telemetry.settings import OtlpTarget, Protocol, TelemetrySettings
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -43,6 +37,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+
+from kafka_backup.telemetry._version import PACKAGE_VERSION
+from kafka_backup.telemetry.catalog import CATALOG, METER_NAME, Kind, Metrics
+from kafka_backup.telemetry.errors import TelemetryConfigError
+from kafka_backup.telemetry.logs import configure_logging
+from kafka_backup.telemetry.redact import default_redactor
+from kafka_backup.telemetry.settings import OtlpTarget, Protocol, TelemetrySettings
 
 __all__ = ["Telemetry", "active", "setup", "shutdown"]
 

@@ -16,9 +16,10 @@ from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from prometheus_client import CollectorRegistry, make_wsgi_app
+
 from kafka_backup.telemetry import env as names
 from kafka_backup.telemetry.errors import MetricsServerError
-from prometheus_client import CollectorRegistry, make_wsgi_app
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kafka_backup.telemetry.catalog import CATALOG, Metrics
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     HistogramDataPoint,
@@ -13,6 +12,8 @@ from opentelemetry.sdk.metrics.export import (
     Metric,
     NumberDataPoint,
 )
+
+from kafka_backup.telemetry.catalog import CATALOG, Metrics
 
 __all__ = ["HistogramValue", "MetricsCapture"]
 
