@@ -21,12 +21,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rig.kafka import REPO_ROOT, ClusterSpec, KafkaCluster, Listener
-
 from bench import cases
 from bench.cases import CaseResult
 from bench.data import DataSet, ensure
 from bench.report import machine, render
+from rig.kafka import REPO_ROOT, ClusterSpec, KafkaCluster, Listener
 
 ALL_CASES = ("backup", "restore", "telemetry", "scrape", "scaling")
 

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kafka_backup.telemetry.testing import OtlpGrpcReceiver
-
 from bench.data import DataSet
 from bench.measure import run
 from bench.tools import (
@@ -29,6 +27,7 @@ from bench.tools import (
     ours_restore,
     payload_file,
 )
+from kafka_backup.telemetry.testing import OtlpGrpcReceiver
 
 OURS = "kafka-backup"
 

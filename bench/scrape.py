@@ -20,8 +20,9 @@ import sys
 import time
 import tracemalloc
 
-from kafka_backup.telemetry import Metrics, Telemetry, serve_metrics, setup
 from prometheus_client import generate_latest
+
+from kafka_backup.telemetry import Metrics, Telemetry, serve_metrics, setup
 
 PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"

@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rig.kafka import java_command, require_tool
-
 from bench.data import HEADERS, DataSet, create_topic, delete_topics, topic_records, values
 from bench.measure import Sample, run
+from rig.kafka import java_command, require_tool
 
 BIN = Path(sys.executable).parent
 OURS = str(BIN / "kafka-backup")

@@ -7,6 +7,12 @@ Commit protocol (kept by :meth:`BackupRun._commit`):
    point; before it the segment is an unreferenced object that no reader trusts;
 3. only then commit the consumer offset to Kafka (informational: the manifest is the source of truth).
 
+Pipelining: step 1 (encode the segment: Parquet, zstd, SHA-256; then store it) runs on an encoder thread while the
+consuming thread keeps consuming; steps 2 and 3 stay on the consuming thread, in hand-off order per partition, once
+step 1 is done (:meth:`BackupRun._reap`), so the order above holds for every segment. Anything that must see a
+partition's commits settled (revoke, shutdown, a retention gap, the snapshot target) calls the synchronous
+:meth:`BackupRun._commit`, which waits for them.
+
 Resuming: on assignment every partition is sought to its manifest's ``next_offset``, so a run killed at any point
 (``kill -9``) re-reads exactly what was not yet committed; the manifest never points at a missing or partial
 segment, and no record is stored twice in the manifest's view. A segment written before a crash but never
@@ -23,13 +29,17 @@ end offset according to storage, so the survivors finish a dead worker's partiti
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import json
 import logging
 import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -53,7 +63,7 @@ from kafka_backup.engine.manifest import (
     segment_key,
     snapshot_key,
 )
-from kafka_backup.engine.segment import build_table, encode, payload_bytes
+from kafka_backup.engine.segment import EncodedSegment, build_table, encode, payload_bytes
 from kafka_backup.engine.store import Store, open_store
 from kafka_backup.telemetry.catalog import Metrics
 
@@ -63,8 +73,22 @@ _tracer = trace.get_tracer("kafka_backup.engine.backup")
 TP = tuple[str, int]
 CONSUME_BATCH = 10_000
 POLL_TIMEOUT_S = 0.25
-MAX_BUFFERED_BYTES = 96 * 1024 * 1024
-"""Bound on record bytes held in memory across all partitions; past it the largest open segment is flushed."""
+MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+"""Bound on record bytes held in memory across all partitions, open segments and segments being encoded together.
+Open segments past half of it: the largest is handed to the encoder; segments being encoded past the other half: the
+consuming thread waits for the oldest."""
+PREFETCH_KBYTES = 8192
+"""librdkafka's prefetch queue (``queued.max.messages.kbytes``)."""
+PARTITION_FETCH_BYTES = 256 * 1024
+"""Per-partition bytes of one fetch response (``max.partition.fetch.bytes``): each partition's response buffers stay
+allocated until every record of them is consumed, so memory grows with partitions times this."""
+FETCH_QUEUE_BACKOFF_MS = 20
+"""How soon librdkafka fetches again after its prefetch queue was full (its default, 1000, leaves the consumer idle)."""
+RELEASE_ARROW_MEMORY = 1
+"""Return Arrow's unused memory to the OS after each segment (see ``_write_segment``)."""
+ENCODER_THREADS = 1
+"""One encoder beside the consuming thread (and librdkafka's): on small machines a second one only competes. 0
+encodes on the consuming thread (no overlap; the benchmarks' A/B baseline)."""
 
 
 @dataclass
@@ -87,11 +111,25 @@ class BackupSummary:
 
 
 @dataclass
+class _Flush:
+    """A range of a partition handed to the encoder, committed (segment, manifest, offset) once it is encoded."""
+
+    start_offset: int
+    end_offset: int
+    encoded: Future[tuple[EncodedSegment, int]] | None
+    """The segment (without its bytes) and its stored size, once written; None: no records, only a gap to record."""
+    bytes: int
+    dropped: bool = False
+
+
+@dataclass
 class _Partition:
-    """A partition this worker owns: its committed manifest plus the records read since (the open segment)."""
+    """A partition this worker owns: its committed manifest, the ranges being encoded, and the records read since
+    (the open segment)."""
 
     manifest: PartitionManifest
     target: int | None
+    flushes: deque[_Flush] = field(default_factory=deque)
     chunks: list[pa.Table] = field(default_factory=list)
     buffered_records: int = 0
     buffered_bytes: int = 0
@@ -103,6 +141,11 @@ class _Partition:
     @property
     def key(self) -> TP:
         return (self.manifest.topic, self.manifest.partition)
+
+    @property
+    def flushed_to(self) -> int:
+        """Where the next hand-off starts: the end of the last range handed to the encoder, else of the manifest."""
+        return self.flushes[-1].end_offset if self.flushes else self.manifest.next_offset
 
 
 class BackupRun:
@@ -139,6 +182,11 @@ class BackupRun:
         self._cluster: Cluster | None = None
         self._backup_manifest: BackupManifest | None = None
         self._started_at = time.monotonic()
+        self._encoder = ThreadPoolExecutor(ENCODER_THREADS, "segment-encoder") if ENCODER_THREADS > 0 else None
+        self._encoding: deque[tuple[_Partition, _Flush]] = deque()
+        """Every hand-off not yet committed, oldest first (per partition too, so committing from the left is in
+        order)."""
+        self._encoding_bytes = 0
 
     # ---- the run ------------------------------------------------------------------------------------------------
 
@@ -202,8 +250,11 @@ class BackupRun:
             "isolation.level": cfg.isolation,
             "session.timeout.ms": cfg.session_timeout_ms,
             "heartbeat.interval.ms": max(500, cfg.session_timeout_ms // 5),
-            # bounded prefetch per partition keeps memory flat with many partitions
-            "queued.max.messages.kbytes": 16384,
+            # bounded prefetch keeps memory flat with many partitions; a full prefetch queue postpones the next fetch
+            # by fetch.queue.backoff.ms, 1 s by default, which stalled the backup for most of its run
+            "queued.max.messages.kbytes": PREFETCH_KBYTES,
+            "max.partition.fetch.bytes": PARTITION_FETCH_BYTES,
+            "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
             "fetch.max.bytes": 52428800,
             "error_cb": self._on_error,
         }
@@ -230,6 +281,7 @@ class BackupRun:
             messages = self.consumer.consume(CONSUME_BATCH, timeout=POLL_TIMEOUT_S)
             if messages:
                 self._ingest(messages)
+            self._reap()
             now = time.monotonic()
             for part in list(self.owned.values()):
                 if part.chunks and now - part.opened_at >= max_age:
@@ -267,10 +319,10 @@ class BackupRun:
             else:
                 log.warning("kafka_fetch_error", backup_id=self.backup_id, error=err.str(), code=err.name())
         total = sum(p.buffered_bytes for p in self.owned.values())
-        while total > MAX_BUFFERED_BYTES:
+        while total > MAX_BUFFERED_BYTES // 2:
             largest = max(self.owned.values(), key=lambda p: p.buffered_bytes)
             total -= largest.buffered_bytes
-            self._commit(largest, largest.last_offset + 1)
+            self._hand_off(largest, largest.last_offset + 1)
 
     def _append(self, part: _Partition, batch: list[Message]) -> None:
         topic, partition = part.key
@@ -291,7 +343,7 @@ class BackupRun:
             part.last_offset = head.column("offset")[-1].as_py()
             part.last_timestamp = head.column("timestamp")[-1].as_py()
             if part.buffered_bytes >= seg.max_bytes or part.buffered_records >= seg.max_records:
-                self._commit(part, part.last_offset + 1)
+                self._hand_off(part, part.last_offset + 1)
         if reached_target:
             self._finish_partition(part)
 
@@ -307,7 +359,7 @@ class BackupRun:
         part = self.owned.get(tp)
         if part is None or self.consumer is None:
             return
-        if part.chunks:
+        if part.chunks or part.flushes:
             self._commit(part, part.last_offset + 1)
         assert self._cluster is not None
         start = self._cluster.start_offsets([TopicPartition(*tp)])[tp]
@@ -345,45 +397,105 @@ class BackupRun:
     # ---- committing -------------------------------------------------------------------------------------------
 
     def _commit(self, part: _Partition, end_offset: int) -> None:
-        """Write the open segment (if any), then the manifest, then the Kafka offset. See the module docstring."""
+        """Commit everything of ``part`` up to ``end_offset`` and wait until it is (see the module docstring)."""
+        self._hand_off(part, end_offset)
+        while part.flushes:
+            self._commit_oldest(part)
+
+    def _hand_off(self, part: _Partition, end_offset: int) -> None:
+        """Queue the open segment (or, with no records, a gap up to ``end_offset``) for committing; returns at once
+        unless the segments being encoded already hold half of ``MAX_BUFFERED_BYTES``."""
+        start = part.flushed_to
+        if part.chunks:
+            topic, partition = part.key
+            codec = self.config.compression
+            job = functools.partial(
+                _write_segment,
+                self.store,
+                segment_key(self.backup_id, topic, partition, start, end_offset),
+                part.chunks,
+                topic=topic,
+                partition=partition,
+                start_offset=start,
+                end_offset=end_offset,
+                codec=codec.codec,
+                level=codec.level,
+            )
+            if self._encoder is not None:
+                # in this thread's context, so the storage span is a child of the backup span as before
+                encoded = self._encoder.submit(contextvars.copy_context().run, job)
+            else:
+                encoded = Future()
+                encoded.set_result(job())
+            flush = _Flush(start, end_offset, encoded, part.buffered_bytes)
+        elif end_offset > start:
+            flush = _Flush(start, end_offset, None, 0)
+        else:
+            return
+        part.chunks, part.buffered_records, part.buffered_bytes = [], 0, 0
+        part.flushes.append(flush)
+        self._encoding.append((part, flush))
+        self._encoding_bytes += flush.bytes
+        while self._encoding_bytes > MAX_BUFFERED_BYTES // 2:
+            self._commit_oldest(None)
+
+    def _reap(self) -> None:
+        """Commit the hand-offs whose encoding is done, oldest first, without waiting."""
+        while self._encoding:
+            _part, flush = self._encoding[0]
+            if flush.encoded is not None and not flush.encoded.done():
+                return
+            self._commit_oldest(None)
+
+    def _commit_oldest(self, settling: _Partition | None) -> None:
+        """Wait for the oldest hand-off and commit it, unless its partition was lost or taken over meanwhile (a
+        partition being settled by a revoke is committed although it is no longer owned)."""
+        part, flush = self._encoding.popleft()
+        self._encoding_bytes -= flush.bytes
+        part.flushes.popleft()
+        if flush.dropped or (part is not settling and self.owned.get(part.key) is not part):
+            return
         try:
-            self._commit_unfenced(part, end_offset)
+            written = flush.encoded.result() if flush.encoded is not None else None
+            self._commit_unfenced(part, flush, written)
         except ConcurrentWriterError as exc:
             log.warning("partition_taken_over", backup_id=self.backup_id, topic=part.key[0], error=str(exc))
-            self.owned.pop(part.key, None)
+            self._abandon(part)
             if self.consumer is not None:
                 self.consumer.pause([TopicPartition(*part.key)])
+        except BaseException:
+            # nothing read after a range that failed to commit may be committed (it would start at the wrong
+            # offset): drop the partition's later ranges and open segment, as a crash would; a rerun resumes them
+            self._abandon(part)
+            raise
 
-    def _commit_unfenced(self, part: _Partition, end_offset: int) -> None:
+    def _abandon(self, part: _Partition) -> None:
+        for later in part.flushes:
+            later.dropped = True
+        part.chunks, part.buffered_records, part.buffered_bytes = [], 0, 0
+        if self.owned.get(part.key) is part:
+            self.owned.pop(part.key)
+
+    def _commit_unfenced(self, part: _Partition, flush: _Flush, written: tuple[EncodedSegment, int] | None) -> None:
+        """Steps 2 and 3 for a range whose segment is stored (step 1, on the encoder thread)."""
         topic, partition = part.key
         manifest = part.manifest
-        if part.chunks:
-            table = pa.concat_tables(part.chunks)
-            start = manifest.next_offset
+        if written is not None:
+            seg, size = written
             with _tracer.start_as_current_span(
                 "segment.flush",
                 attributes={"backup_id": self.backup_id, "topic": topic, "partition": partition},
             ):
                 codec = self.config.compression
-                seg = encode(
-                    table,
-                    topic=topic,
-                    partition=partition,
-                    start_offset=start,
-                    end_offset=end_offset,
-                    codec=codec.codec,
-                    level=codec.level,
-                )
-                key = segment_key(self.backup_id, topic, partition, start, end_offset)
-                self.store.put(key, seg.data, operation="segment")
+                key = segment_key(self.backup_id, topic, partition, flush.start_offset, flush.end_offset)
                 entry = SegmentEntry(
                     key=key,
-                    start_offset=start,
-                    end_offset=end_offset,
+                    start_offset=flush.start_offset,
+                    end_offset=flush.end_offset,
                     first_offset=seg.first_offset,
                     last_offset=seg.last_offset,
                     records=seg.records,
-                    size=len(seg.data),
+                    size=size,
                     uncompressed_bytes=seg.uncompressed_bytes,
                     sha256=seg.sha256,
                     codec=codec.codec,
@@ -395,11 +507,8 @@ class BackupRun:
                 )
                 self._store_manifest(part, manifest.with_segment(entry))
             self._count_segment(part, entry)
-        elif end_offset > manifest.next_offset:
-            self._store_manifest(part, manifest.with_gap(end_offset, "no_records"))
         else:
-            return
-        part.chunks, part.buffered_records, part.buffered_bytes = [], 0, 0
+            self._store_manifest(part, manifest.with_gap(flush.end_offset, "no_records"))
         self._commit_kafka_offset(part)
 
     def _store_manifest(self, part: _Partition, new: PartitionManifest) -> None:
@@ -501,7 +610,7 @@ class BackupRun:
             if part is None:
                 continue
             try:
-                if part.chunks:
+                if part.chunks or part.flushes:
                     self._commit(part, part.last_offset + 1)
             except BackupError as exc:
                 log.error("flush_on_revoke_failed", backup_id=self.backup_id, topic=tp.topic, error=str(exc))
@@ -642,17 +751,35 @@ class BackupRun:
         """Flush and commit every open segment, then leave the group (bounded by ``shutdown_timeout_s``)."""
         deadline = time.monotonic() + self.config.shutdown_timeout_s
         for part in list(self.owned.values()):
-            if part.chunks and time.monotonic() < deadline:
+            if (part.chunks or part.flushes) and time.monotonic() < deadline:
                 try:
                     self._commit(part, part.last_offset + 1)
                 except BackupError as exc:
                     log.error("flush_on_shutdown_failed", backup_id=self.backup_id, topic=part.key[0], error=str(exc))
+        if self._encoder is not None:
+            self._encoder.shutdown(wait=True, cancel_futures=True)
         if self.consumer is not None:
             try:
                 self.consumer.close()
             except (KafkaException, RuntimeError) as exc:
                 log.warning("consumer_close_failed", backup_id=self.backup_id, error=str(exc))
         self.owned.clear()
+
+
+def _write_segment(store: Store, key: str, chunks: list[pa.Table], **kwargs: Any) -> tuple[EncodedSegment, int]:
+    """Step 1 of the commit protocol: encode the segment and store it; returns it without its bytes, and its size.
+
+    ``chunks`` is emptied here, so the records are freed as soon as they are encoded; then Arrow's freed buffers go
+    back to the OS (``RELEASE_ARROW_MEMORY``), which its allocator would otherwise keep on top of the memory bound.
+    """
+    table = pa.concat_tables(chunks)
+    chunks.clear()
+    segment = encode(table, **kwargs)
+    del table
+    if RELEASE_ARROW_MEMORY:
+        pa.default_memory_pool().release_unused()
+    store.put(key, segment.data, operation="segment")
+    return replace(segment, data=b""), len(segment.data)
 
 
 def run_backup(config: BackupConfig, **kwargs: Any) -> BackupSummary:

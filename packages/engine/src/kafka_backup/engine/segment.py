@@ -131,7 +131,9 @@ def encode(
         "kafka_backup.end_offset": str(end_offset),
         "kafka_backup.codec": codec,
     }
-    sink = io.BytesIO()
+    # an Arrow buffer, not io.BytesIO: the writer never calls back into Python (nor takes the GIL) per page, so an
+    # encode on a worker thread does not contend with the consuming thread
+    sink = pa.BufferOutputStream()
     compression = _PARQUET_CODECS[codec]
     pq.write_table(
         table.replace_schema_metadata(metadata),
@@ -142,7 +144,7 @@ def encode(
         write_statistics=["offset", "timestamp"],
         use_dictionary=["topic"],
     )
-    data = sink.getvalue()
+    data = sink.getvalue().to_pybytes()
     offsets = table.column("offset")
     ts = table.column("timestamp")
     min_max = pc.min_max(ts)
