@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
 from kafka_backup.engine.errors import IntegrityError
 
 FORMAT = "kafka-backup-segment"
