@@ -34,7 +34,7 @@ def _median(result: CaseResult, tool: str, attr: str) -> float:
 
 def throughput_table(results: list[CaseResult]) -> list[str]:
     lines = [
-        "| case | tool | records/s | MB/s | wall s | CPU s | peak RSS MB | ours / tool (MB/s) |",
+        "| case | tool | records/s | MB/s | wall s | CPU s | peak RSS MB | first row / this row (MB/s) |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:

@@ -86,6 +86,8 @@ FETCH_QUEUE_BACKOFF_MS = 20
 """How soon librdkafka fetches again after its prefetch queue was full (its default, 1000, leaves the consumer idle)."""
 RELEASE_ARROW_MEMORY = 1
 """Return Arrow's unused memory to the OS after each segment (see ``_write_segment``)."""
+GREEDY_CONSUME = 1
+"""Take what librdkafka has queued instead of waiting for a full batch (see ``_consume``)."""
 ENCODER_THREADS = 1
 """One encoder beside the consuming thread (and librdkafka's): on small machines a second one only competes. 0
 encodes on the consuming thread (no overlap; the benchmarks' A/B baseline)."""
@@ -278,7 +280,7 @@ class BackupRun:
         while not self.stop.is_set():
             if self._fatal is not None:
                 raise self._fatal
-            messages = self.consumer.consume(CONSUME_BATCH, timeout=POLL_TIMEOUT_S)
+            messages = self._consume()
             if messages:
                 self._ingest(messages)
             self._reap()
@@ -293,6 +295,19 @@ class BackupRun:
                 return
 
     # ---- ingesting batches ------------------------------------------------------------------------------------
+
+    def _consume(self) -> list[Message]:
+        """What is queued, at once; with nothing queued, wait for the first record only. (``consume(n, timeout)``
+        waits for all ``n`` records, which never come while the prefetch queue holds fewer than ``n``.)"""
+        assert self.consumer is not None
+        if not GREEDY_CONSUME:
+            return self.consumer.consume(CONSUME_BATCH, timeout=POLL_TIMEOUT_S)
+        messages = self.consumer.consume(CONSUME_BATCH, timeout=0)
+        if not messages:
+            messages = self.consumer.consume(1, timeout=POLL_TIMEOUT_S)
+            if messages:
+                messages += self.consumer.consume(CONSUME_BATCH - 1, timeout=0)
+        return messages
 
     def _ingest(self, messages: list[Message]) -> None:
         by_partition: dict[TP, list[Message]] = {}
