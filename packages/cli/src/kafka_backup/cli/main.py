@@ -8,6 +8,7 @@ import click
 
 from kafka_backup.cli.backup_cmd import backup, service
 from kafka_backup.cli.catalog_cmd import describe_cmd, list_cmd, prune_cmd
+from kafka_backup.cli.drill_cmd import drill
 from kafka_backup.cli.offset_reset_cmd import offset_reset
 from kafka_backup.cli.restore_cmd import restore
 from kafka_backup.cli.validate_cmd import validate_cmd
@@ -31,6 +32,7 @@ cli.add_command(validate_cmd)
 cli.add_command(list_cmd)
 cli.add_command(describe_cmd)
 cli.add_command(prune_cmd)
+cli.add_command(drill)
 
 
 def main() -> None:
