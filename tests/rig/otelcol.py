@@ -69,11 +69,13 @@ def build(force: bool = False, log: Path | None = None) -> Path:
     out_dir = REPO_ROOT / manifest()["dist"]["output_path"]
     with log_path.open("w") as out:
 
-        def run(cmd: list[str], cwd: Path = REPO_ROOT, env: dict[str, str] | None = None) -> None:
+        def run(
+            cmd: list[str], cwd: Path = REPO_ROOT, env: dict[str, str] | None = None, may_fail: bool = False
+        ) -> None:
             out.write(f"$ {' '.join(cmd)}\n")
             out.flush()
             result = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
-            if result.returncode != 0:
+            if result.returncode != 0 and not may_fail:
                 raise RigError(f"`{' '.join(cmd)}` failed ({result.returncode}); log:\n{tail(log_path, 40)}")
 
         if not ocb.exists():
@@ -81,7 +83,13 @@ def build(force: bool = False, log: Path | None = None) -> Path:
             run([go, "install", f"go.opentelemetry.io/collector/cmd/builder@v{version}"], env=env)
             (BIN_DIR / "builder").rename(ocb)
         config = str(MANIFEST.relative_to(REPO_ROOT))
-        run([str(ocb), "--config", config, "--skip-get-modules", "--skip-compilation"])
+        # Generating the sources also writes go.mod, then runs the builder's own `go mod tidy`, which fails on a
+        # test-only module the proxy does not serve (see the module docstring): that failure is expected here, as
+        # long as go.mod was written; `go mod tidy -e` below resolves everything the binary needs.
+        shutil.rmtree(out_dir, ignore_errors=True)
+        run([str(ocb), "--config", config, "--skip-compilation"], may_fail=True)
+        if not (out_dir / "go.mod").exists():
+            raise RigError(f"the collector builder wrote no go.mod; log:\n{tail(log_path, 40)}")
         run([go, "mod", "tidy", "-e"], cwd=out_dir)
         run([str(ocb), "--config", config, "--skip-generate", "--skip-get-modules"])
     built = out_dir / manifest()["dist"]["name"]
