@@ -25,15 +25,16 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.backup_helpers import backup_config
+from kafka_backup.engine.store.options import storage_options
 from kafka_backup.telemetry import CATALOG
 from rig.kafka import KafkaEndpoint, free_port
+from rig.storage import DEFAULT_BUCKET, StorageServer
 from rig.tricky import create_topic, read_topic
 
 RECORDS = 30_000
 PARTITIONS = 3
 CONSUMED = 9000
-# families that only appear when something goes wrong (checked by the fault tests) or when a feature that is not
-# part of this flow runs (restore drills)
+# families that only appear when something goes wrong: checked by TestErrorFamilies below
 NOT_IN_A_CLEAN_RUN = {
     "kafka_backup_errors_total",
     "kafka_backup_retries_total",
@@ -106,6 +107,7 @@ class Flow:
     restore: Scrape
     reset: Scrape
     validate: Scrape
+    drill: Scrape
     root: Path
     source: str
     target: str
@@ -160,7 +162,14 @@ def flow(kafka: KafkaEndpoint, tmp_path_factory: pytest.TempPathFactory) -> Flow
     assert reset.returncode == 0, reset.stderr[-3000:]
     validate, validate_scrape = run_scraped(["validate", *storage, "--deep"], free_port())
     assert validate.returncode == 0, validate.stdout[-3000:] + validate.stderr[-3000:]
-    return Flow(backup_scrape, restore_scrape, reset_scrape, validate_scrape, root, source, target, group, committed)
+    drill, drill_scrape = run_scraped(
+        ["drill", *storage, "--bootstrap-servers", kafka.bootstrap, "--name", "truth-drill", "--json"], free_port()
+    )
+    assert drill.returncode == 0, drill.stdout[-3000:] + drill.stderr[-3000:]
+    return Flow(
+        backup_scrape, restore_scrape, reset_scrape, validate_scrape, drill_scrape,
+        root, source, target, group, committed,
+    )  # fmt: skip
 
 
 def manifests(root: Path) -> list[dict[str, object]]:
@@ -238,11 +247,20 @@ class TestOffsetResetMetricsTruth:
         assert flow.reset.total("kafka_offset_reset_duration_seconds_count", consumer_group=flow.group) == 1
 
 
+class TestDrillMetricsTruth:
+    def test_drill_scores_100_with_rto_and_age(self, flow: Flow) -> None:
+        """A drill of the sound backup passes with score 100, a measured RTO and the backup's age."""
+        assert flow.drill.total("kafka_restore_drill_score", drill="truth-drill") == 100.0
+        assert flow.drill.total("kafka_restore_drill_runs_total", drill="truth-drill", result="pass") == 1
+        assert flow.drill.total("kafka_restore_drill_rto_seconds", drill="truth-drill") > 0
+        assert flow.drill.total("kafka_restore_drill_backup_age_seconds", drill="truth-drill") > 0
+
+
 class TestEveryFamily:
     def test_every_catalog_family_is_emitted_by_the_flow(self, flow: Flow) -> None:
         """Each catalog family has samples in some command's scrape (none registered and never updated)."""
         seen: set[str] = set()
-        for scrape in (flow.backup, flow.restore, flow.reset, flow.validate):
+        for scrape in (flow.backup, flow.restore, flow.reset, flow.validate, flow.drill):
             for sample_name in scrape.families():
                 family = sample_name
                 for suffix in ("_bucket", "_count", "_sum", "_created"):
@@ -256,7 +274,7 @@ class TestEveryFamily:
         """promtool check metrics finds no problem beyond the PRD's documented *_per_sec names."""
         promtool = shutil.which("promtool")
         assert promtool, "promtool is installed by scripts/setup.sh (Debian package prometheus)"
-        for scrape in (flow.backup, flow.restore, flow.reset, flow.validate):
+        for scrape in (flow.backup, flow.restore, flow.reset, flow.validate, flow.drill):
             result = subprocess.run(
                 [promtool, "check", "metrics"], input=scrape.text, capture_output=True, text=True, check=False
             )
@@ -266,3 +284,37 @@ class TestEveryFamily:
                 if line.strip() and "_per_sec" not in line.split(" ")[0]
             ]
             assert problems == [], problems
+
+
+class TestErrorFamilies:
+    def test_outage_counts_retries_storage_errors_and_the_failure(
+        self, kafka: KafkaEndpoint, s3_server: StorageServer, tmp_path: Path
+    ) -> None:
+        """A backup against a stopped S3 server retries, fails cleanly, and its metrics file shows all three."""
+        topic = f"outage-{time.monotonic_ns() % 10**8}"
+        create_topic(kafka.bootstrap, topic, 1)
+        url = s3_server.url(DEFAULT_BUCKET, f"outage-{time.monotonic_ns()}")
+        data = backup_config(kafka.bootstrap, "outage", tmp_path, [topic])
+        data["storage"] = {"url": url, "options": storage_options(url, s3_server.settings())}
+        config = tmp_path / "outage.yaml"
+        config.write_text(yaml.safe_dump(data))
+        metrics_file = tmp_path / "outage.prom"
+        s3_server.stop()
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "kafka_backup.cli", "backup", "--config", str(config),
+                 "--metrics-output", str(metrics_file)],
+                capture_output=True, text=True, timeout=180, check=False,
+            )  # fmt: skip
+        finally:
+            s3_server.start()
+        assert result.returncode == 1, result.stderr[-2000:]
+        assert "error[STORAGE_" in result.stderr
+        samples = parse(metrics_file.read_text())
+        scrape = Scrape(samples=samples)
+        assert scrape.total("kafka_backup_retries_total", backup_id="outage") >= 3
+        assert scrape.total("kafka_backup_storage_errors_total", backend="s3") >= 4
+        failures = [lbl for lbl, v in scrape.values("kafka_backup_errors_total") if v >= 1]
+        assert any(lbl["operation"] == "backup" and lbl["error_type"].startswith("STORAGE_") for lbl in failures)
+        assert scrape.total("kafka_backup_duration_seconds_count", backup_id="outage", status="failure") == 1
+        assert {n.removesuffix("_total") + "_total" for n in scrape.samples if scrape.samples[n]} >= NOT_IN_A_CLEAN_RUN

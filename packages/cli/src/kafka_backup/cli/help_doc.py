@@ -11,6 +11,9 @@ import click
 
 from kafka_backup.cli.main import cli
 
+WIDTH = 100
+"""Fixed, so the reference does not depend on the terminal (or COLUMNS) of whoever generates it."""
+
 HEADER = """# CLI reference
 
 Generated from the commands' help by `python -m kafka_backup.cli.help_doc`; a test fails when it drifts.
@@ -32,7 +35,7 @@ def _walk(command: click.Command, ctx: click.Context, path: str) -> list[str]:
 
 
 def render() -> str:
-    ctx = click.Context(cli, info_name="kafka-backup", terminal_width=100, max_content_width=100)
+    ctx = click.Context(cli, info_name="kafka-backup", terminal_width=WIDTH, max_content_width=WIDTH)
     return HEADER + "\n" + "\n".join(_walk(cli, ctx, "kafka-backup"))
 
 
