@@ -35,7 +35,10 @@ def _walk(command: click.Command, ctx: click.Context, path: str) -> list[str]:
 
 
 def render() -> str:
-    ctx = click.Context(cli, info_name="kafka-backup", terminal_width=WIDTH, max_content_width=WIDTH)
+    # the group's own context settings (-h/--help), as when invoked: click caches each command's help option on
+    # first use, so a reference built without them would depend on what ran before in the same process
+    settings = {**cli.context_settings, "terminal_width": WIDTH, "max_content_width": WIDTH}
+    ctx = click.Context(cli, info_name="kafka-backup", **settings)
     return HEADER + "\n" + "\n".join(_walk(cli, ctx, "kafka-backup"))
 
 
