@@ -8,6 +8,7 @@ from aiohttp.client_reqrep import ConnectionKey
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]  # botocore ships no types
 from gcsfs.retry import HttpError
+from requests.exceptions import ProxyError
 from s3fs.errors import translate_boto_error
 
 from kafka_backup.engine.errors import (
@@ -36,9 +37,10 @@ def _boto(code: str, status: int) -> BaseException:
     raise AssertionError("unreachable")
 
 
-def _azure(cls: type[HttpResponseError], status: int, text: str) -> BaseException:
+def _azure(cls: type[HttpResponseError], status: int, text: str, code: str | None = None) -> BaseException:
     exc = cls(message=text)
     exc.status_code = status
+    exc.error_code = code  # type: ignore[attr-defined]  # what azure.storage.blob sets on the errors it raises
     return exc
 
 
@@ -49,7 +51,8 @@ class TestClassify:
             (_boto("AccessDenied", 403), StorageAuthError),
             (_boto("InvalidAccessKeyId", 403), StorageAuthError),
             (_boto("NoSuchKey", 404), StorageNotFoundError),
-            (_boto("SlowDown", 503), StorageUnavailableError),
+            (_boto("SlowDown", 503), StorageQuotaError),
+            (_boto("ServiceUnavailable", 503), StorageUnavailableError),
             (_boto("InternalError", 500), StorageUnavailableError),
             (HttpError({"code": 401, "message": "Invalid Credentials"}), StorageAuthError),
             (HttpError({"code": 403, "message": "x does not have storage.objects.get access"}), StorageAuthError),
@@ -57,7 +60,9 @@ class TestClassify:
             (HttpError({"code": 503, "message": "backend error"}), StorageUnavailableError),
             (HttpError({"code": 408, "message": "request timeout"}), StorageTimeoutError),
             (_azure(ClientAuthenticationError, 403, "AuthenticationFailed"), StorageAuthError),
-            (_azure(HttpResponseError, 503, "ServerBusy"), StorageUnavailableError),
+            (_azure(HttpResponseError, 503, "ServerBusy", "ServerBusy"), StorageQuotaError),
+            (_azure(HttpResponseError, 503, "The server is unavailable"), StorageUnavailableError),
+            (ProxyError(), StorageUnavailableError),
             (ServiceRequestError("Cannot connect to host 127.0.0.1:1"), StorageUnavailableError),
             (FileNotFoundError("bucket/key"), StorageNotFoundError),
             (TimeoutError(), StorageTimeoutError),
@@ -78,6 +83,12 @@ class TestClassify:
         error = classify(exc, key="topics/t/segment-401-404.parquet", action="write segment")
         assert isinstance(error, StorageUnavailableError)
         assert error.retryable
+
+    def test_throttling_words_in_a_key_do_not_decide(self) -> None:
+        """A 503 on an object named like a throttling code is unavailable; only the service's error code says quota."""
+        error = classify(_azure(HttpResponseError, 503, "topics/SlowDown-ServerBusy/x"), key="k", action="write")
+        assert isinstance(error, StorageUnavailableError)
+        assert isinstance(classify(_boto("SlowDown", 503), key="k", action="write"), StorageQuotaError)
 
     def test_missing_bucket_hint(self) -> None:
         """The missing-bucket error names the bucket and the command that creates it, per backend."""

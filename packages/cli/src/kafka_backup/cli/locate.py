@@ -15,7 +15,7 @@ import click
 
 from kafka_backup.engine.config import KafkaConfig, StorageConfig, expand_env, load_yaml, parse_config
 from kafka_backup.engine.errors import ConfigError
-from kafka_backup.engine.store import Store, open_store
+from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.catalog import Metrics
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,9 +52,7 @@ class Located:
         return self.backup_id
 
     def store(self, metrics: Metrics | None = None) -> Store:
-        return open_store(
-            self.storage.url, self.storage.options or None, metrics=metrics, backup_id=self.backup_id or ""
-        )
+        return self.storage.open(metrics=metrics, backup_id=self.backup_id or "")
 
     def secrets(self) -> list[str]:
         """Storage credentials, for the log redaction step."""

@@ -15,14 +15,19 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from kafka_backup.engine.errors import ConfigError
+from kafka_backup.engine.store.options import StorageSettings
+
+if TYPE_CHECKING:
+    from kafka_backup.engine.store import RetryPolicy, Store
+    from kafka_backup.telemetry.catalog import Metrics
 
 _M = TypeVar("_M", bound=BaseModel)
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -111,16 +116,74 @@ class TopicSelection(_Model):
 
 
 class StorageConfig(_Model):
-    """Where backups live."""
+    """Where backups live, and how to reach them: `settings` (or the environment), or raw fsspec `options`."""
 
     url: str = Field("file://./backups", description="fsspec URL: `file://`, `s3://`, `gs://` or `az://`.")
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="fsspec storage options (credentials, endpoint_url, ...); values are treated as secrets in logs.",
     )
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        repr=False,
+        description=(
+            "How to reach the storage when `options` is empty (see docs/storage.md): `endpoint_url`, `region`, "
+            "`path_style`, `anonymous`, `access_key_id`, `secret_access_key`, `session_token`, `profile`, "
+            "`gcs_token`, `gcs_project`, `azure_connection_string`, `azure_account_name`, `azure_account_key`, "
+            "`azure_sas_token`, `connect_timeout`, `read_timeout`, `extra`; unset values come from the standard "
+            "environment and credential chains. Keys, tokens and connection strings are secrets."
+        ),
+    )
+
+    @field_validator("settings")
+    @classmethod
+    def _valid_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            StorageSettings.from_mapping(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _options_or_settings(self) -> StorageConfig:
+        if self.options and self.settings:
+            raise ValueError("give either storage.options (raw fsspec options) or storage.settings, not both")
+        return self
+
+    def storage_settings(self) -> StorageSettings | None:
+        """The validated settings (None when the section is empty: environment and default chains only)."""
+        return StorageSettings.from_mapping(self.settings) if self.settings else None
+
+    def open(
+        self,
+        *,
+        metrics: Metrics | None = None,
+        backup_id: str = "",
+        retry: RetryPolicy | None = None,
+        on_retry: Callable[[str, BaseException], None] | None = None,
+    ) -> Store:
+        """The store at :attr:`url`: ``options`` as given, else built from ``settings`` and the environment."""
+        from kafka_backup.engine.store import open_store  # noqa: PLC0415 - keeps fsspec out of config-only imports
+
+        return open_store(
+            self.url,
+            self.options or None,
+            metrics=metrics,
+            backup_id=backup_id,
+            retry=retry,
+            on_retry=on_retry,
+            settings=self.storage_settings(),
+        )
 
     def secrets(self) -> list[str]:
-        return [str(v) for v in self.options.values() if isinstance(v, str) and len(v) >= 4]
+        values = [str(v) for v in self.options.values() if isinstance(v, str) and len(v) >= 4]
+        for name in StorageSettings.secret_names():
+            value = self.settings.get(name)
+            if isinstance(value, Mapping):
+                values += [str(v) for v in value.values() if isinstance(v, str) and len(v) >= 4]
+            elif isinstance(value, str) and len(value) >= 4:
+                values.append(value)
+        return values
 
 
 class CompressionConfig(_Model):

@@ -87,6 +87,14 @@ class StorageNotFoundError(StorageError):
     error_type = "not_found"
 
 
+class BucketNotFoundError(StorageNotFoundError):
+    """The bucket/container in the storage URL does not exist (``error_type`` ``not_found``, not retried)."""
+
+    def __init__(self, message: str, *, bucket: str, key: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, key=key, hint=hint)
+        self.bucket = bucket
+
+
 class StorageQuotaError(StorageError):
     code = "STORAGE_QUOTA_EXCEEDED"
     error_type = "quota"

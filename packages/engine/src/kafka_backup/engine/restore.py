@@ -74,7 +74,7 @@ from kafka_backup.engine.restore_state import (
 )
 from kafka_backup.engine.segment import decode, payload_bytes
 from kafka_backup.engine.sink import Sink
-from kafka_backup.engine.store import Store, open_store
+from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.catalog import Metrics
 
 log = structlog.get_logger("kafka_backup.restore")
@@ -566,9 +566,7 @@ class RestoreRun:
         self.backup_id = config.backup_id
         self.restore_id = config.effective_restore_id()
         self.metrics = metrics or Metrics()
-        self.store = store or open_store(
-            config.storage.url, config.storage.options or None, metrics=self.metrics, backup_id=self.backup_id
-        )
+        self.store = store or config.storage.open(metrics=self.metrics, backup_id=self.backup_id)
         self.stop = stop or threading.Event()
         self.on_progress = on_progress
         self.summary = RestoreSummary(self.restore_id, self.backup_id)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from kafka_backup.engine.errors import BucketNotFoundError
 from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store
-from kafka_backup.engine.store.classify import BucketNotFoundError
 from kafka_backup.engine.store.fsspec import FsspecStore, backend_of
 from kafka_backup.engine.store.instrumented import InstrumentedStore
 from kafka_backup.engine.store.options import StorageSettings, storage_options

@@ -10,6 +10,7 @@ Why each needs help:
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from typing import Any
 
@@ -42,7 +43,15 @@ def _gcs_class() -> type:
         # one attempt. __wrapped__ is the undecorated coroutine function the decorator package keeps.
         _request = retry_request(retries=1)(GCSFileSystem._request.__wrapped__)
 
+    # With one attempt, every failed request is "out of retries", and gcsfs logs each with a full traceback at ERROR
+    # (on stderr, before our own one-line error); the retry layer reports and counts these failures itself.
+    logging.getLogger("gcsfs").addFilter(_drop_gcsfs_request_failures)
     return SingleAttemptGCSFileSystem
+
+
+def _drop_gcsfs_request_failures(record: logging.LogRecord) -> bool:
+    message = str(record.msg)
+    return not (message.startswith("_request out of retries") or message.startswith("_request non-retriable"))
 
 
 @cache

@@ -10,7 +10,10 @@ from __future__ import annotations
 import errno
 import socket
 
+__all__ = ["BucketNotFoundError", "classify", "missing_bucket_error"]
+
 from kafka_backup.engine.errors import (
+    BucketNotFoundError,
     StorageAuthError,
     StorageError,
     StorageNotFoundError,
@@ -27,7 +30,11 @@ _QUOTA_WORDS = ("slowdown", "throttl", "quota", "toomanyrequests", "serverbusy",
 _TIMEOUT_WORDS = ("timeout", "timed out")
 _TRANSIENT_WORDS = ("connection reset", "connection refused", "cannot connect", "server disconnected",
                     "internalerror", "serviceunavailable", "broken pipe", "connect call failed",
-                    "clientconnectorerror", "connectionerror", "endpointconnectionerror")  # fmt: skip
+                    "clientconnectorerror", "connectionerror", "endpointconnectionerror",
+                    "proxyerror")  # fmt: skip  # gcsfs turns a 502 into requests' ProxyError, status dropped
+_THROTTLING_CODES = frozenset(("slowdown", "serverbusy", "throttling", "throttlingexception", "requestlimitexceeded",
+                               "toomanyrequests", "ratelimitexceeded", "userratelimitexceeded"))  # fmt: skip
+"""Service error codes that mean "slow down" even when the status is a 503 (S3 SlowDown, Azure ServerBusy)."""
 
 
 def _status(exc: BaseException) -> int | None:
@@ -54,6 +61,33 @@ def _status(exc: BaseException) -> int | None:
     return None
 
 
+def _error_code(exc: BaseException) -> str | None:
+    """The service's own error code (``SlowDown``, ``ServerBusy``), from structured fields only, never the message.
+
+    botocore's ``response["Error"]["Code"]`` (kept by s3fs as the cause), the Azure SDK's ``error_code``, gcsfs's
+    ``HttpError.errors[0]["reason"]``.
+    """
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return None
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+            if isinstance(code, str) and code:
+                return code
+        code = getattr(seen, "error_code", None)
+        if isinstance(code, str) and code:
+            return code
+        errors = getattr(seen, "errors", None)
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            reason = errors[0].get("reason")
+            if isinstance(reason, str) and reason:
+                return reason
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def classify(exc: BaseException, *, key: str | None, action: str) -> StorageError:
     """The storage error for ``exc``; the message names the action, the object and the cause (never credentials)."""
     if isinstance(exc, StorageError):
@@ -69,8 +103,9 @@ def classify(exc: BaseException, *, key: str | None, action: str) -> StorageErro
         return StorageAuthError(message, key=key, hint=auth_hint)
     if status == 404 or isinstance(exc, FileNotFoundError):
         return StorageNotFoundError(message, key=key, hint=not_found_hint)
-    if status == 429:
-        return StorageQuotaError(message, key=key)
+    code = (_error_code(exc) or "").lower()
+    if status == 429 or (status in (None, 503) and code in _THROTTLING_CODES):
+        return StorageQuotaError(message, key=key, hint="the service is throttling requests; retried with back-off")
     if status in (408, 504):
         return StorageTimeoutError(message, key=key)
     if status is not None and status >= 500:
@@ -88,14 +123,6 @@ def classify(exc: BaseException, *, key: str | None, action: str) -> StorageErro
     if isinstance(exc, ConnectionError) or any(w in text for w in _TRANSIENT_WORDS):
         return StorageUnavailableError(message, key=key)
     return StorageError(message, key=key)
-
-
-class BucketNotFoundError(StorageNotFoundError):
-    """The bucket/container in the storage URL does not exist (``error_type`` ``not_found``, not retried)."""
-
-    def __init__(self, message: str, *, bucket: str, key: str | None = None, hint: str | None = None) -> None:
-        super().__init__(message, key=key, hint=hint)
-        self.bucket = bucket
 
 
 _CREATE_BUCKET = {

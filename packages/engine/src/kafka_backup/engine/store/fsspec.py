@@ -23,10 +23,10 @@ from typing import Any
 
 from fsspec.core import split_protocol
 
-from kafka_backup.engine.errors import StorageError, StorageNotFoundError
+from kafka_backup.engine.errors import BucketNotFoundError, StorageError, StorageNotFoundError
 from kafka_backup.engine.store._filesystems import make_filesystem
 from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation
-from kafka_backup.engine.store.classify import BucketNotFoundError, classify, missing_bucket_error
+from kafka_backup.engine.store.classify import classify, missing_bucket_error
 
 TEMP_MARKER = ".tmp-"
 

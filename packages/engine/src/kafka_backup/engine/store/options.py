@@ -15,8 +15,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
+
+from pydantic import TypeAdapter, ValidationError
 
 from kafka_backup.engine.errors import ConfigError
 
@@ -59,14 +62,34 @@ class StorageSettings:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> StorageSettings:
-        """Settings from a configuration mapping with the field names as keys; unknown keys are a ConfigError."""
+        """Settings from a configuration mapping with the field names as keys.
+
+        Values are checked and converted by type (``"5"`` → 5.0 seconds, ``"true"`` → True: ``${ENV}`` expansion
+        yields strings); an unknown key or a wrong type is a ConfigError naming the setting.
+        """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(
                 f"unknown storage setting(s): {', '.join(unknown)}", hint=f"known settings: {', '.join(sorted(known))}"
             )
-        return cls(**dict(data))
+        try:
+            settings: StorageSettings = _settings_adapter().validate_python(dict(data))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(settings)"
+            raise ConfigError(f"invalid storage setting '{where}': {first['msg']}") from None
+        return settings
+
+    @classmethod
+    def secret_names(cls) -> tuple[str, ...]:
+        """Settings whose values are secrets (never shown in repr, logs or error messages); ``extra`` included."""
+        return tuple(f.name for f in fields(cls) if not f.repr)
+
+
+@cache
+def _settings_adapter() -> TypeAdapter[StorageSettings]:
+    return TypeAdapter(StorageSettings)
 
 
 def storage_options(

@@ -1,0 +1,95 @@
+"""The `storage.settings` config section: validated into StorageSettings, secrets masked, one way to connect."""
+
+from __future__ import annotations
+
+import pytest
+
+from kafka_backup.engine.config import BackupConfig, StorageConfig, parse_config
+from kafka_backup.engine.errors import ConfigError
+from kafka_backup.engine.store import StorageSettings
+
+
+def backup(storage: dict[str, object]) -> BackupConfig:
+    return parse_config(
+        BackupConfig, {"backup_id": "b", "source": {"bootstrap_servers": "k:9092"}, "storage": storage}, "test.yaml"
+    )
+
+
+class TestSettingsSection:
+    def test_values_are_converted_by_type(self) -> None:
+        """Strings from ${ENV} expansion become numbers and booleans; the result is a StorageSettings."""
+        config = backup(
+            {
+                "url": "s3://b/p",
+                "settings": {"endpoint_url": "http://minio:9000", "connect_timeout": "3", "path_style": "true"},
+            }
+        )
+        settings = config.storage.storage_settings()
+        assert settings == StorageSettings(endpoint_url="http://minio:9000", connect_timeout=3.0, path_style=True)
+
+    def test_environment_expansion(self) -> None:
+        """`${VAR}` in a setting is expanded like everywhere else in the file."""
+        data = {
+            "backup_id": "b",
+            "source": {"bootstrap_servers": "k:9092"},
+            "storage": {"url": "az://c", "settings": {"azure_account_key": "${KEY}", "azure_account_name": "acct"}},
+        }
+        config = parse_config(BackupConfig, data, "test.yaml", environ={"KEY": "s3cr3t-key"})
+        settings = config.storage.storage_settings()
+        assert settings is not None and settings.azure_account_key == "s3cr3t-key"
+
+    def test_unknown_setting_is_named(self) -> None:
+        """A typo in a setting fails validation naming the key and listing the known ones."""
+        with pytest.raises(ConfigError, match=r"storage.settings.*unknown storage setting\(s\): endpoint"):
+            backup({"url": "s3://b", "settings": {"endpoint": "http://x"}})
+
+    def test_wrong_type_is_named_without_the_value(self) -> None:
+        """A value of the wrong type names the setting; the value itself (maybe a secret) is not echoed."""
+        with pytest.raises(ConfigError, match=r"invalid storage setting 'read_timeout'") as raised:
+            backup({"url": "s3://b", "settings": {"read_timeout": "not-a-number-secret"}})
+        assert "not-a-number-secret" not in str(raised.value)
+
+    def test_options_and_settings_are_exclusive(self) -> None:
+        """Raw fsspec options and settings together are ambiguous: a configuration error."""
+        with pytest.raises(ConfigError, match=r"either storage\.options"):
+            backup({"url": "s3://b", "options": {"anon": True}, "settings": {"anonymous": True}})
+
+    def test_secrets_are_masked_and_listed(self) -> None:
+        """Keys, tokens and connection strings stay out of repr and are handed to log redaction."""
+        storage = StorageConfig.model_validate(
+            {
+                "url": "s3://b",
+                "settings": {
+                    "access_key_id": "AKIAEXAMPLE",
+                    "secret_access_key": "very-secret-key",
+                    "extra": {"token": "extra-secret-token"},
+                    "region": "eu-west-1",
+                },
+            }
+        )
+        config = backup(
+            {"url": "s3://b", "settings": {"secret_access_key": "very-secret-key", "access_key_id": "AK12"}}
+        )
+        for text in (repr(storage), str(storage), repr(config), repr(storage.storage_settings())):
+            assert "very-secret-key" not in text
+            assert "AKIAEXAMPLE" not in text
+        assert set(storage.secrets()) == {"AKIAEXAMPLE", "very-secret-key", "extra-secret-token"}
+        assert "very-secret-key" in config.secrets()
+
+    def test_open_builds_options_from_settings(self) -> None:
+        """`StorageConfig.open()` builds the fsspec options from the settings (endpoint, keys, no retries)."""
+        storage = StorageConfig.model_validate(
+            {
+                "url": "s3://bucket/prefix",
+                "settings": {"endpoint_url": "http://127.0.0.1:9", "access_key_id": "ak", "secret_access_key": "sk"},
+            }
+        )
+        store = storage.open(backup_id="b")
+        assert store.backend == "s3"
+        assert store.url == "s3://bucket/prefix"
+
+    def test_empty_settings_use_the_environment(self) -> None:
+        """No settings and no options: `storage_settings()` is None and the environment decides."""
+        storage = StorageConfig.model_validate({"url": "file:///tmp/x"})
+        assert storage.storage_settings() is None
+        assert storage.open().backend == "filesystem"
