@@ -456,22 +456,37 @@ class TestCliStorageErrors:
         assert "Traceback" not in result.stderr, result.stderr[-3000:]
         assert time.monotonic() - started < 15
 
-    def test_validate_and_list_report_missing_bucket(self, storage_target: StorageTarget) -> None:
+    def test_validate_and_list_report_missing_bucket(self, storage_target: StorageTarget, tmp_path: Path) -> None:
         """validate and list on a missing bucket fail with the same clear error (exit 1), not 'no backups'."""
         server = object_server(storage_target)
         bucket = f"missing-{uuid.uuid4().hex[:8]}"
-        env_config = {"url": server.url(bucket, "p"), "options": storage_target.options}
-        with_url = {"storage": env_config, "backup_id": "x"}
-        path = Path(os.environ.get("TMPDIR", "/tmp")) / f"cfg-{uuid.uuid4().hex}.yaml"
-        write_config(path, with_url)
-        try:
-            for command in (["list"], ["validate"]):
-                result = cli(*command, "--config", str(path), timeout=60)
-                assert result.returncode == 1, (command, result.stdout, result.stderr[-2000:])
-                lines = error_lines(result.stderr)
-                assert lines and lines[0].startswith("error[STORAGE_NOT_FOUND]: ") and bucket in lines[0], command
-        finally:
-            path.unlink(missing_ok=True)
+        storage = {"url": server.url(bucket, "p"), "options": storage_target.options}
+        path = write_config(tmp_path / "where.yaml", {"storage": storage, "backup_id": "x"})
+        for command in ("list", "validate"):
+            result = cli(command, "--config", str(path), timeout=60)
+            assert result.returncode == 1, (command, result.stdout, result.stderr[-2000:])
+            lines = error_lines(result.stderr)
+            assert len(lines) == 1 and lines[0].startswith("error[STORAGE_NOT_FOUND]: "), result.stderr[-2000:]
+            assert bucket in lines[0] and "create it" in lines[0], lines[0]
+
+    def test_validate_and_list_report_wrong_credentials(self, storage_target: StorageTarget, tmp_path: Path) -> None:
+        """validate and list with a rejected credential fail at once with STORAGE_AUTH_FAILED (exit 1)."""
+        server = object_server(storage_target)
+        if storage_target.backend == "gcs":
+            pytest.skip("fake-gcs-server accepts any credentials (GCS 401/403 mapping: tests/storage/test_classify)")
+        storage = {
+            "url": storage_target.url,
+            "options": storage_options(storage_target.url, server.bad_settings(), env={}),
+        }
+        path = write_config(tmp_path / "where.yaml", {"storage": storage, "backup_id": "x"})
+        for command in ("list", "validate"):
+            started = time.monotonic()
+            result = cli(command, "--config", str(path), timeout=60)
+            assert result.returncode == 1, (command, result.stdout, result.stderr[-2000:])
+            lines = error_lines(result.stderr)
+            assert len(lines) == 1 and lines[0].startswith("error[STORAGE_AUTH_FAILED]: "), result.stderr[-2000:]
+            assert "Traceback" not in result.stderr, result.stderr[-2000:]
+            assert time.monotonic() - started < 15, f"{command} took too long to report a wrong credential"
 
 
 class TestLeftovers:
