@@ -21,7 +21,7 @@ from pathlib import Path
 from bench.measure import run
 
 
-def child(bootstrap: str, topic: str, store: Path, settings: list[str]) -> None:
+def child(bootstrap: str, topic: str, store: Path, settings: list[str], cli: bool) -> None:
     import kafka_backup.engine.backup as engine  # noqa: PLC0415 - after argument parsing, so --help stays fast
     from kafka_backup.engine.config import BackupConfig  # noqa: PLC0415
 
@@ -40,6 +40,18 @@ def child(bootstrap: str, topic: str, store: Path, settings: list[str]) -> None:
         }
     )
     started = time.monotonic()
+    if cli:  # the real command, with its default telemetry (Prometheus reader, client statistics)
+        from kafka_backup.cli.main import main as cli_main  # noqa: PLC0415
+
+        path = store.with_suffix(".yaml")
+        path.write_text(config.model_dump_json())
+        sys.argv = ["kafka-backup", "backup", "--config", str(path), "--json"]
+        try:
+            cli_main()
+        except SystemExit as exc:
+            if exc.code:
+                raise
+        return
     summary = engine.BackupRun(config).run()
     print(json.dumps({"records": summary.records, "segments": summary.segments, "run_s": time.monotonic() - started}))
 
@@ -50,27 +62,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topic", required=True)
     parser.add_argument("--variant", action="append", default=[], help="NAME:CONST=VALUE[,CONST=VALUE...]")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cli", action="store_true", help="run the kafka-backup command instead of the library")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--store", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(args.bootstrap, args.topic, args.store, args.set)
+        child(args.bootstrap, args.topic, args.store, args.set, args.cli)
         return 0
 
     variants = {v.partition(":")[0]: [s for s in v.partition(":")[2].split(",") if s] for v in args.variant}
     figures: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
-    env = {"OTEL_SDK_DISABLED": "true", "KAFKA_BACKUP_LOG_LEVEL": "warning", **_passthrough()}
+    env = {"KAFKA_BACKUP_LOG_LEVEL": "warning", **_passthrough()}
+    if not args.cli:
+        env["OTEL_SDK_DISABLED"] = "true"
     for r in range(args.rounds):
         for name, settings in variants.items():
             store = Path(tempfile.mkdtemp(prefix="bench-ab-"))
             try:
                 cmd = [sys.executable, "-m", "bench.ab", "--child", "--bootstrap", args.bootstrap]
                 cmd += ["--topic", args.topic, "--store", str(store), *(f"--set={s}" for s in settings)]
+                cmd += ["--cli"] if args.cli else []
                 sample = run(cmd, env=env).check(f"variant {name}")
             finally:
                 shutil.rmtree(store, ignore_errors=True)
             out = json.loads(sample.stdout.strip().splitlines()[-1])
+            out.setdefault("run_s", out.get("duration_seconds", sample.wall_s))
             fig = {"wall_s": sample.wall_s, "run_s": out["run_s"], "cpu_s": sample.cpu_s, "rss_mb": sample.peak_rss_mb}
             figures[name].append(fig | {"segments": out["segments"]})
             print(

@@ -51,10 +51,19 @@ class CaseResult:
 
 
 def interleave(result: CaseResult, contestants: Mapping[str, Callable[[], Figures]], rounds: int) -> CaseResult:
+    """Run the contestants in turn for ``rounds`` rounds. A failed run is recorded (``extra["failures"]``) and the
+    case goes on: one flaky run must not cost the whole benchmark."""
     for r in range(rounds):
         for name, contestant in contestants.items():
-            figures = contestant()
-            result.rounds.setdefault(name, []).append(figures)
+            result.rounds.setdefault(name, [])
+            try:
+                figures = contestant()
+            except RuntimeError as exc:
+                message = str(exc).strip().splitlines()
+                result.extra.setdefault("failures", []).append({"tool": name, "round": r + 1, "error": str(exc)})
+                print(f"  [{result.name}] round {r + 1}/{rounds} {name:<22} FAILED: {message[-1] if message else exc}")
+                continue
+            result.rounds[name].append(figures)
             print(
                 f"  [{result.name}] round {r + 1}/{rounds} {name:<22} {figures.wall_s:7.2f} s "
                 f"{figures.mb_per_s:8.1f} MB/s {figures.cpu_s:7.1f} cpu-s {figures.peak_rss_mb:7.0f} MB rss",

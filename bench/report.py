@@ -42,11 +42,16 @@ def throughput_table(results: list[CaseResult]) -> list[str]:
             continue
         reference = OURS if OURS in result.rounds else next(iter(result.rounds))
         ref_mbs = _median(result, reference, "mb_per_s")
+        failed = [f["tool"] for f in result.extra.get("failures", [])]
         for tool, figs in result.rounds.items():
+            if not figs:
+                lines.append(f"| {result.title} | {tool} | failed in every round | | | | | |")
+                continue
             mbs = _median(result, tool, "mb_per_s")
-            ratio = "" if tool == reference else f"{ref_mbs / mbs:.2f}"
+            ratio = "" if tool == reference or math.isnan(ref_mbs) else f"{ref_mbs / mbs:.2f}"
+            note = f" ({failed.count(tool)} failed runs)" if tool in failed else ""
             lines.append(
-                f"| {result.title} | {tool} | {_spread([f.records_per_s for f in figs], '{:,.0f}')} "
+                f"| {result.title} | {tool}{note} | {_spread([f.records_per_s for f in figs], '{:,.0f}')} "
                 f"| {_spread([f.mb_per_s for f in figs])} | {_spread([f.wall_s for f in figs], '{:.2f}')} "
                 f"| {_spread([f.cpu_s for f in figs])} | {_spread([f.peak_rss_mb for f in figs], '{:,.0f}')} "
                 f"| {ratio} |"
@@ -82,7 +87,7 @@ def targets(results: list[CaseResult]) -> list[Target]:
                 Target(
                     f"backup MB/s >= 1.0 x kcat dump ({r.data.value_size if r.data else '?'} B values)",
                     f"{ratio:.2f} x",
-                    ratio >= 1.0,
+                    None if math.isnan(ratio) else ratio >= 1.0,
                 )
             )
     for r in _by_name(results, "restore-"):
@@ -92,7 +97,7 @@ def targets(results: list[CaseResult]) -> list[Target]:
                 Target(
                     f"restore records/s >= 0.5 x ProducerPerformance ({r.data.value_size if r.data else '?'} B values)",
                     f"{ratio:.2f} x",
-                    ratio >= 0.5,
+                    None if math.isnan(ratio) else ratio >= 0.5,
                 )
             )
     for r in _by_name(results, "telemetry-"):
@@ -175,5 +180,5 @@ def render(results: list[CaseResult], meta: dict[str, Any]) -> str:
         lines += ["", *scrape_table(scrape)]
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     for t in targets(results):
-        lines.append(f"| {t.name} | {t.figure} | {'yes' if t.met else 'no' if t.met is not None else 'not run'} |")
+        lines.append(f"| {t.name} | {t.figure} | {'yes' if t.met else 'no' if t.met is not None else 'not measured'} |")
     return "\n".join(lines)

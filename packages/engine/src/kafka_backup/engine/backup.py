@@ -71,9 +71,9 @@ log = structlog.get_logger("kafka_backup.backup")
 _tracer = trace.get_tracer("kafka_backup.engine.backup")
 
 TP = tuple[str, int]
-CONSUME_BATCH = 10_000
+CONSUME_BATCH = 5_000
 POLL_TIMEOUT_S = 0.25
-MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+MAX_BUFFERED_BYTES = 48 * 1024 * 1024
 """Bound on record bytes held in memory across all partitions, open segments and segments being encoded together.
 Open segments past half of it: the largest is handed to the encoder; segments being encoded past the other half: the
 consuming thread waits for the oldest."""
