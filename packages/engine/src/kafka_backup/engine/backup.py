@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -51,7 +52,7 @@ from opentelemetry import trace
 
 from kafka_backup.engine.cluster import Cluster, translate
 from kafka_backup.engine.config import BackupConfig
-from kafka_backup.engine.errors import BackupError, ConcurrentWriterError, StorageNotFoundError
+from kafka_backup.engine.errors import BackupError, ConcurrentWriterError, StorageError, StorageNotFoundError
 from kafka_backup.engine.manifest import (
     BackupManifest,
     PartitionManifest,
@@ -64,7 +65,7 @@ from kafka_backup.engine.manifest import (
     snapshot_key,
 )
 from kafka_backup.engine.segment import EncodedSegment, build_table, encode, payload_bytes
-from kafka_backup.engine.store import Store, open_store
+from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.catalog import Metrics
 
 log = structlog.get_logger("kafka_backup.backup")
@@ -138,6 +139,8 @@ class _Partition:
     opened_at: float = 0.0
     last_offset: int = -1
     last_timestamp: int | None = None
+    avg_record_bytes: float | None = None
+    """Moving average of record payload size, for the bytes-lag estimate."""
     done: bool = False
 
     @property
@@ -166,9 +169,7 @@ class BackupRun:
         self.config = config
         self.backup_id = config.backup_id
         self.metrics = metrics or Metrics()
-        self.store = store or open_store(
-            config.storage.url, config.storage.options, metrics=self.metrics, backup_id=self.backup_id
-        )
+        self.store = store or config.storage.open(metrics=self.metrics, backup_id=self.backup_id)
         self.stop = stop or threading.Event()
         self.stats_cb = stats_cb
         self.kafka_logger = kafka_logger
@@ -184,6 +185,10 @@ class BackupRun:
         self._cluster: Cluster | None = None
         self._backup_manifest: BackupManifest | None = None
         self._started_at = time.monotonic()
+        self._closing = False
+        self._storage_failing = False
+        """Set when the run fails on storage: shutdown then skips flushing (each flush would retry for minutes)."""
+        self._polls = 0
         self._encoder = ThreadPoolExecutor(ENCODER_THREADS, "segment-encoder") if ENCODER_THREADS > 0 else None
         self._encoding: deque[tuple[_Partition, _Flush]] = deque()
         """Every hand-off not yet committed, oldest first (per partition too, so committing from the left is in
@@ -206,7 +211,6 @@ class BackupRun:
                 self.summary.duration_s = time.monotonic() - started
                 self.summary.status = status
                 self.metrics.backup_duration_seconds.record(self.summary.duration_s, {**self._labels, "status": status})
-                self.metrics.lag.forget_backup(self.backup_id)
                 if status == "success":
                     self.metrics.backup_last_success_timestamp_seconds.set(time.time(), self._labels)
         return self.summary
@@ -281,6 +285,7 @@ class BackupRun:
             if self._fatal is not None:
                 raise self._fatal
             messages = self._consume()
+            self._polls += 1
             if messages:
                 self._ingest(messages)
             self._reap()
@@ -290,6 +295,9 @@ class BackupRun:
                     self._commit(part, part.last_offset + 1)
             if now - self._last_lag_update >= self.config.metrics.update_interval_ms / 1000:
                 self._update_lag()
+                rate = self._polls / max(1e-3, now - self._last_lag_update) if self._last_lag_update else 0.0
+                self.metrics.backup_fetch_rate.set(rate, self._labels)
+                self._polls = 0
                 self._last_lag_update = now
             if self.snapshot is not None and self._snapshot_complete():
                 return
@@ -354,7 +362,12 @@ class BackupRun:
                 part.opened_at = time.monotonic()
             part.chunks.append(head)
             part.buffered_records += head.num_rows
-            part.buffered_bytes += payload_bytes(head)
+            head_bytes = payload_bytes(head)
+            part.buffered_bytes += head_bytes
+            batch_avg = head_bytes / head.num_rows
+            part.avg_record_bytes = (
+                batch_avg if part.avg_record_bytes is None else 0.8 * part.avg_record_bytes + 0.2 * batch_avg
+            )
             part.last_offset = head.column("offset")[-1].as_py()
             part.last_timestamp = head.column("timestamp")[-1].as_py()
             if part.buffered_bytes >= seg.max_bytes or part.buffered_records >= seg.max_records:
@@ -625,13 +638,16 @@ class BackupRun:
             if part is None:
                 continue
             try:
-                if part.chunks or part.flushes:
+                if (part.chunks or part.flushes) and not self._storage_failing:
                     self._commit(part, part.last_offset + 1)
             except BackupError as exc:
                 log.error("flush_on_revoke_failed", backup_id=self.backup_id, topic=tp.topic, error=str(exc))
                 if not isinstance(exc, ConcurrentWriterError):
                     self._fatal = exc
-            self.metrics.lag.forget(self.backup_id, tp.topic, tp.partition)
+            if not self._closing:
+                # the partition moves to another worker, which reports its lag from now on; at shutdown the last
+                # lag stays visible (0 when caught up) for the final scrape or export
+                self.metrics.lag.forget(self.backup_id, tp.topic, tp.partition)
             log.info("partition_revoked", backup_id=self.backup_id, topic=tp.topic, partition=tp.partition)
         if partitions and consumer.assignment():
             consumer.incremental_unassign(partitions)
@@ -751,7 +767,6 @@ class BackupRun:
             next_offset = part.last_offset + 1 if part.chunks else part.manifest.next_offset
             if part.target is not None:
                 high = min(high, part.target) if part.done else high
-            avg = part.buffered_bytes / part.buffered_records if part.buffered_records else None
             self.metrics.lag.update(
                 self.backup_id,
                 tp[0],
@@ -759,18 +774,30 @@ class BackupRun:
                 high,
                 max(next_offset, part.manifest.next_offset),
                 last_record_timestamp_ms=part.last_timestamp,
-                avg_record_bytes=avg,
+                avg_record_bytes=part.avg_record_bytes,
             )
 
     def _shutdown(self) -> None:
         """Flush and commit every open segment, then leave the group (bounded by ``shutdown_timeout_s``)."""
         deadline = time.monotonic() + self.config.shutdown_timeout_s
+        self._closing = True
+        self._storage_failing = isinstance(sys.exc_info()[1], StorageError)
+        self._update_lag()
         for part in list(self.owned.values()):
-            if (part.chunks or part.flushes) and time.monotonic() < deadline:
+            if self._storage_failing or time.monotonic() >= deadline:
+                log.warning(
+                    "open_segments_not_flushed",
+                    backup_id=self.backup_id,
+                    reason="storage failing" if self._storage_failing else "shutdown timeout",
+                    note="nothing is lost: the next run re-reads them from the manifest position",
+                )
+                break
+            if part.chunks or part.flushes:
                 try:
                     self._commit(part, part.last_offset + 1)
                 except BackupError as exc:
                     log.error("flush_on_shutdown_failed", backup_id=self.backup_id, topic=part.key[0], error=str(exc))
+                    self._storage_failing = isinstance(exc, StorageError)
         if self._encoder is not None:
             self._encoder.shutdown(wait=True, cancel_futures=True)
         if self.consumer is not None:

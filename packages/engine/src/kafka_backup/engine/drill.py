@@ -45,7 +45,7 @@ from kafka_backup.engine.restore import RestoreRun, read_backup_manifest, read_p
 from kafka_backup.engine.restore_config import RestoreConfig, RestoreTopicSelection
 from kafka_backup.engine.restore_state import restore_prefix
 from kafka_backup.engine.segment import decode
-from kafka_backup.engine.store import Backend, ObjectInfo, Operation, Store, open_store
+from kafka_backup.engine.store import Backend, ObjectInfo, Operation, Store
 from kafka_backup.engine.validate import Finding, validate_backup
 from kafka_backup.telemetry.catalog import Metrics
 
@@ -455,9 +455,7 @@ class DrillRun:
         """``client_extra``: librdkafka settings for the restore's clients (``stats_cb``, ``logger``) from the CLI."""
         self.config = config
         self.metrics = metrics or Metrics()
-        self.store = store or open_store(
-            config.storage.url, config.storage.options or None, metrics=self.metrics, backup_id=config.backup_id
-        )
+        self.store = store or config.storage.open(metrics=self.metrics, backup_id=config.backup_id)
         self.stop = stop or threading.Event()
         self.client_extra = dict(client_extra or {})
         restore_id, prefix = scratch_names(config.name)
