@@ -28,6 +28,8 @@ log = structlog.get_logger("kafka_backup.restore")
 TP = tuple[str, int]
 HeaderList = list[tuple[str, str | bytes | None]]
 FORCED = {"enable.idempotence": True, "acks": "all"}
+FLUSH_STALL_S = 120.0
+"""A flush gives up when no delivery report arrived for this long (the producer retries internally meanwhile)."""
 
 
 class RateLimiter:
@@ -103,6 +105,8 @@ class Sink:
         self.producer = Producer(conf)
         self.limiter = RateLimiter(rate or RateLimit())
         self._reports: list[tuple[str, int, int, KafkaError | None]] = []
+        self._queued = 0
+        """Records handed to the producer since the last flush; each gets exactly one delivery report."""
         self._chunk = self.limiter.chunk()
         self._since_check_records = 0
         self._since_check_bytes = 0
@@ -139,6 +143,7 @@ class Sink:
                     headers=headers,
                     on_delivery=self._on_delivery,
                 )
+                self._queued += 1
                 break
             except BufferError:
                 self.producer.poll(0.05)
@@ -158,17 +163,33 @@ class Sink:
         Raises a typed error for the first failed delivery (the run must stop: later records may have been written
         while an earlier one was not, which only a resume can sort out).
         """
-        while self.producer.flush(5.0) > 0:
-            if self.trap.auth_failed:
+        # Delivery reports are the truth: the producer's queue length also counts events (statistics, errors) that
+        # may arrive right after a flush, which once made a complete restore fail as "not acknowledged".
+        stalled_since = time.monotonic()
+        while len(self._reports) < self._queued and not self.trap.auth_failed:
+            before = len(self._reports)
+            if self.producer.flush(5.0) == 0:
+                self.producer.poll(0.05)
+            if len(self._reports) > before:
+                stalled_since = time.monotonic()
+            elif time.monotonic() - stalled_since > FLUSH_STALL_S:
                 break
+        if self.trap.auth_failed:
+            auth = KafkaException(KafkaError(KafkaError._AUTHENTICATION))
+            raise translate(auth, self.trap, "produce", self.target.bootstrap_servers)
         reports, self._reports = self._reports, []
+        missing = self._queued - len(reports)
+        self._queued = 0
         out: dict[TP, list[int]] = {}
         for topic, partition, offset, err in reports:
             if err is not None:
                 raise self._error(KafkaException(err), topic)
             out.setdefault((topic, partition), []).append(offset)
-        if len(self.producer) > 0:
-            raise KafkaOperationError(f"{len(self.producer)} records were not acknowledged by the target cluster")
+        if missing > 0:
+            raise KafkaOperationError(
+                f"{missing} records were not acknowledged by the target cluster within {FLUSH_STALL_S:.0f} s",
+                hint="check the target cluster's health; a rerun resumes where this one stopped",
+            )
         return out
 
     def _error(self, exc: KafkaException, topic: str) -> Exception:
