@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := scripts/uv
 RIG := PYTHONPATH=tests $(UV) run --quiet python -m rig
 
-.PHONY: setup demo test check lint typecheck unit kafka-start kafka-stop kafka-status otelcol dashboards dashboards-check rules-check observability
+.PHONY: setup demo test check lint typecheck unit kafka-start kafka-stop kafka-status bench otelcol dashboards dashboards-check rules-check observability
 
 setup:
 	@scripts/setup.sh

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from kafka_backup.engine.errors import BackupError
-from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_exponential_jitter
+
+from kafka_backup.engine.errors import BackupError
+from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store
 
 T = TypeVar("T")
 
