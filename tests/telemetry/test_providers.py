@@ -230,3 +230,27 @@ class TestHeaderRedaction:
             )
             telemetry.shutdown()
         assert default_redactor().redact_text("sent tok-9f8e7d6c") == f"sent {REDACTED}"
+
+
+class TestExemplars:
+    def test_histogram_exemplars_carry_the_trace_id(self, receiver: OtlpReceiver) -> None:
+        """A latency recorded inside a span arrives over OTLP with an exemplar naming that span's trace."""
+        telemetry = setup(environ=otlp_env(receiver), set_global=False, configure_logs=False)
+        with telemetry.tracer().start_as_current_span("segment.flush") as span:
+            telemetry.metrics.backup_storage_write_latency_seconds.record(
+                0.042, {"backend": "filesystem", "operation": "segment"}
+            )
+            trace_id = span.get_span_context().trace_id
+        telemetry.shutdown()
+        name = family("kafka_backup_storage_write_latency_seconds").instrument
+        assert receiver.wait_for(lambda: name in receiver.metric_names())
+        exemplars = [
+            exemplar
+            for metric in receiver.metrics()
+            if metric.name == name
+            for point in metric.histogram.data_points
+            for exemplar in point.exemplars
+        ]
+        assert exemplars, "no exemplar on the OTLP histogram"
+        assert int.from_bytes(exemplars[0].trace_id, "big") == trace_id
+        assert exemplars[0].as_double == 0.042
