@@ -100,3 +100,16 @@ class TestClassify:
         assert "az storage container create --name backups" in str(azure)
         assert not azure.retryable
         assert azure.error_type == "not_found"
+
+
+class TestTruncatedResponses:
+    def test_response_cut_short_is_retryable(self) -> None:
+        """A body cut short by a server going away (aiohttp's payload errors) is transient, so it is retried."""
+        from aiohttp import ClientPayloadError  # noqa: PLC0415 - only this test needs it
+        from aiohttp.http_exceptions import ContentLengthError  # noqa: PLC0415
+
+        cause = ContentLengthError("Not enough data to satisfy content length header (received 512 of 7386 bytes).")
+        for exc in (cause, ClientPayloadError("Response payload is not completed", cause)):
+            error = classify(exc, key="b/topics/t/0/manifest.json", action="read manifest")
+            assert isinstance(error, StorageUnavailableError), (exc, error)
+            assert error.retryable

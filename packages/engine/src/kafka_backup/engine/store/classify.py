@@ -31,7 +31,10 @@ _TIMEOUT_WORDS = ("timeout", "timed out")
 _TRANSIENT_WORDS = ("connection reset", "connection refused", "cannot connect", "server disconnected",
                     "internalerror", "serviceunavailable", "broken pipe", "connect call failed",
                     "clientconnectorerror", "connectionerror", "endpointconnectionerror",
-                    "proxyerror")  # fmt: skip  # gcsfs turns a 502 into requests' ProxyError, status dropped
+                    "proxyerror",  # gcsfs turns a 502 into requests' ProxyError, status dropped
+                    # a response cut short by a server going away (aiohttp): the request can be repeated
+                    "contentlengtherror", "clientpayloaderror",
+                    "not enough data to satisfy content length")  # fmt: skip
 _THROTTLING_CODES = frozenset(("slowdown", "serverbusy", "throttling", "throttlingexception", "requestlimitexceeded",
                                "toomanyrequests", "ratelimitexceeded", "userratelimitexceeded"))  # fmt: skip
 """Service error codes that mean "slow down" even when the status is a 503 (S3 SlowDown, Azure ServerBusy)."""
