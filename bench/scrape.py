@@ -6,7 +6,8 @@ collectors) and ``Metrics``. Partitions are added until the scrape exposes at le
 
 Memory: Python allocations (``tracemalloc``) held by the provider, the aggregations and the registry after one
 scrape, minus a baseline taken after ``setup()`` with no series. Latency: sequential GETs over loopback with the
-headers Prometheus sends (OpenMetrics, gzip), timed from request to last body byte.
+headers Prometheus sends (OpenMetrics, gzip), timed from request to last body byte, ``--pause-ms`` apart so the
+requests span several of the server's background renders (which compete with the scrapes for the interpreter).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.scrape")
     parser.add_argument("--series", type=int, required=True)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--pause-ms", type=float, default=20.0)
     args = parser.parse_args(argv)
 
     tracemalloc.start()
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             elapsed, size = get(conn, server.path)
             timings.append(elapsed * 1000)
             sizes.append(size)
+            time.sleep(args.pause_ms / 1000)
         conn.close()
     finally:
         server.stop()
@@ -115,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             "series": samples,
             "partitions": partitions,
             "requests": args.requests,
+            "pause_ms": args.pause_ms,
             "p50_ms": statistics.median(timings),
             "p99_ms": timings[min(len(timings) - 1, int(0.99 * len(timings)))],
             "max_ms": timings[-1],

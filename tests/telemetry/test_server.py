@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -118,3 +120,128 @@ class TestMetricsServer:
         """A non-numeric KAFKA_BACKUP_METRICS_PORT is a typed error, not a crash."""
         with pytest.raises(MetricsServerError):
             serve_metrics(CollectorRegistry(), environ={"KAFKA_BACKUP_METRICS_PORT": "http"})
+
+
+PART = {"backup_id": "b", "topic": "t", "partition": "0"}
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+
+
+def records_line(value: float) -> bytes:
+    return f'kafka_backup_records_total{{backup_id="b",partition="0",topic="t"}} {value}'.encode()
+
+
+def render_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name in {"metrics-render", "metrics-server"}]
+
+
+class TestCachedExposition:
+    def test_scrape_is_at_most_one_interval_old(self, telemetry: Telemetry) -> None:
+        """A value recorded one interval (plus a render) before a scrape is in it, without a synchronous render."""
+        with MetricsServer(telemetry.registry, port=0, refresh_interval_ms=200) as server:
+            assert records_line(7.0) in get(f"{server.url}/metrics")[2]  # the first scrape renders and wakes the thread
+            telemetry.metrics.backup_records_total.add(5, PART)
+            time.sleep(0.2 + 0.15)
+            assert records_line(12.0) in get(f"{server.url}/metrics")[2]
+            assert server._cache is not None
+            assert server._cache.renders >= 2  # the background thread rendered
+
+    def test_cached_scrapes_do_not_collect(self, telemetry: Telemetry) -> None:
+        """Within one interval, scrapes are served from the same render."""
+        with MetricsServer(telemetry.registry, port=0, refresh_interval_ms=60_000) as server:
+            first = get(f"{server.url}/metrics")[2]
+            telemetry.metrics.backup_records_total.add(5, PART)
+            assert get(f"{server.url}/metrics")[2] == first
+            assert server._cache is not None
+            assert server._cache.renders == 1
+
+    def test_interval_zero_renders_per_scrape(self, telemetry: Telemetry) -> None:
+        """refresh_interval_ms=0: every scrape sees what was recorded just before it; no render thread."""
+        with MetricsServer(telemetry.registry, port=0, refresh_interval_ms=0) as server:
+            assert server._cache is None
+            assert [t.name for t in render_threads()] == ["metrics-server"]
+            for total in (7.0, 8.0, 9.0):
+                assert records_line(total) in get(f"{server.url}/metrics")[2]
+                telemetry.metrics.backup_records_total.add(1, PART)
+
+    def test_negotiation_from_the_cache(self, telemetry: Telemetry) -> None:
+        """Text, OpenMetrics (# EOF) and gzip each get their own cached variant of the same collection."""
+        with MetricsServer(telemetry.registry, port=0, refresh_interval_ms=60_000) as server:
+            url = f"{server.url}/metrics"
+            variants: list[dict[str, str]] = [
+                {},
+                {"Accept": OPENMETRICS},
+                {"Accept": OPENMETRICS, "Accept-Encoding": "gzip"},
+                {"Accept-Encoding": "gzip"},
+            ]
+            for headers in variants:
+                get(url, headers)  # a variant asked for the first time renders every wanted variant anew
+            _, text_headers, text = get(url)
+            _, om_headers, om = get(url, {"Accept": OPENMETRICS})
+            _, om_gz_headers, om_gz = get(url, {"Accept": OPENMETRICS, "Accept-Encoding": "gzip"})
+            _, gz_headers, gz = get(url, {"Accept-Encoding": "gzip"})
+        assert text_headers["Content-Type"].startswith("text/plain")
+        assert "Content-Encoding" not in text_headers
+        assert records_line(7.0) in text
+        assert not text.endswith(b"# EOF\n")
+        assert om_headers["Content-Type"].startswith("application/openmetrics-text")
+        assert om.endswith(b"# EOF\n")
+        assert om_gz_headers["Content-Encoding"] == "gzip"
+        assert om_gz_headers["Content-Type"] == om_headers["Content-Type"]
+        assert gzip.decompress(om_gz) == om
+        assert gz_headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(gz) == text
+
+    def test_stale_cache_renders_synchronously(self, telemetry: Telemetry) -> None:
+        """A render older than two periods is not served, even when the render thread has not caught up."""
+        with MetricsServer(telemetry.registry, port=0, refresh_interval_ms=100) as server:
+            get(f"{server.url}/metrics")
+            server._stopping.set()  # stop the render thread only: the server keeps answering
+            server._wake.set()
+            assert server._refresher is not None
+            server._refresher.join(timeout=5)
+            telemetry.metrics.backup_records_total.add(5, PART)
+            time.sleep(0.25)
+            assert records_line(12.0) in get(f"{server.url}/metrics")[2]
+
+    def test_stop_leaves_no_thread_and_no_cache(self, telemetry: Telemetry) -> None:
+        """stop() joins the server and render threads and drops the cache; a restart renders fresh values."""
+        before = render_threads()
+        server = MetricsServer(telemetry.registry, port=0, refresh_interval_ms=50).start()
+        get(f"{server.url}/metrics")
+        time.sleep(0.15)  # let the render thread run a few refreshes
+        assert {t.name for t in render_threads()} - {t.name for t in before} == {"metrics-render", "metrics-server"}
+        server.stop()
+        assert render_threads() == before
+        assert server._cache is not None
+        assert server._cache.fresh(("text/plain; version=0.0.4; charset=utf-8", False)) is None
+        telemetry.metrics.backup_records_total.add(5, PART)
+        with server:
+            assert records_line(12.0) in get(f"{server.url}/metrics")[2]
+        assert render_threads() == before
+
+    def test_idle_server_renders_nothing(self, telemetry: Telemetry) -> None:
+        """Before the first scrape the render thread waits: an unscraped process pays nothing."""
+        with MetricsServer(telemetry.registry, port=0, refresh_interval_ms=20) as server:
+            time.sleep(0.1)
+            assert server._cache is not None
+            assert server._cache.renders == 0
+            assert get(f"{server.url}/healthz")[0] == 200
+            assert server._cache.renders == 0
+
+    def test_name_filter_and_other_methods_unchanged(self, telemetry: Telemetry) -> None:
+        """name[] filters and non-GET methods still go to prometheus_client's app."""
+        with MetricsServer(telemetry.registry, port=0) as server:
+            status, _, body = get(f"{server.url}/metrics?name[]=process_cpu_seconds_total")
+            assert status == 200
+            assert b"process_cpu_seconds_total" in body
+            assert b"kafka_backup_records_total" not in body
+            request = urllib.request.Request(f"{server.url}/metrics", method="POST", data=b"")  # noqa: S310
+            with pytest.raises(urllib.error.HTTPError) as caught:
+                urllib.request.urlopen(request, timeout=10)  # noqa: S310 - loopback test server
+            caught.value.close()
+            assert caught.value.code == 405
+
+    def test_negative_interval_rejected(self) -> None:
+        """A negative refresh interval is a caller error."""
+        with pytest.raises(ValueError, match="refresh_interval_ms"):
+            MetricsServer(CollectorRegistry(), refresh_interval_ms=-1)

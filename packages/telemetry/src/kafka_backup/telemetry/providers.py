@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,6 +225,19 @@ class _OverflowWatchingPrometheusReader(PrometheusMetricReader):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._warned: set[str] = set()
+        # The exporter's collector queues each collection's data and drains the queue while rendering: two renders
+        # at once (a scrape while --metrics-output writes the file) would take each other's data, one output
+        # repeating series and the other missing them. One render at a time, materialised under the lock.
+        collector = self._collector
+        render = collector.collect
+        lock = threading.Lock()
+
+        def collect() -> Iterator[Any]:
+            with lock:
+                families = list(render())
+            yield from families
+
+        collector.collect = collect  # type: ignore[method-assign]  # the exporter offers no hook for this
 
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
         if metrics_data is not None:
