@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from aiohttp import ClientConnectorError
+from aiohttp import ClientConnectorError, ClientOSError, ClientPayloadError
 from aiohttp.client_reqrep import ConnectionKey
+from aiohttp.http_exceptions import ContentLengthError
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]  # botocore ships no types
 from gcsfs.retry import HttpError
@@ -104,12 +105,10 @@ class TestClassify:
 
 class TestTruncatedResponses:
     def test_response_cut_short_is_retryable(self) -> None:
-        """A body cut short by a server going away (aiohttp's payload errors) is transient, so it is retried."""
-        from aiohttp import ClientPayloadError  # noqa: PLC0415 - only this test needs it
-        from aiohttp.http_exceptions import ContentLengthError  # noqa: PLC0415
-
+        """A body cut short, or a request broken off, by a server going away is transient, so it is retried."""
         cause = ContentLengthError("Not enough data to satisfy content length header (received 512 of 7386 bytes).")
-        for exc in (cause, ClientPayloadError("Response payload is not completed", cause)):
+        upload = ClientOSError(None, "Can not write request body for http://127.0.0.1:1/upload/storage/v1/b/x/o")
+        for exc in (cause, ClientPayloadError("Response payload is not completed", cause), upload):
             error = classify(exc, key="b/topics/t/0/manifest.json", action="read manifest")
             assert isinstance(error, StorageUnavailableError), (exc, error)
             assert error.retryable

@@ -34,7 +34,9 @@ _TRANSIENT_WORDS = ("connection reset", "connection refused", "cannot connect", 
                     "proxyerror",  # gcsfs turns a 502 into requests' ProxyError, status dropped
                     # a response cut short by a server going away (aiohttp): the request can be repeated
                     "contentlengtherror", "clientpayloaderror",
-                    "not enough data to satisfy content length")  # fmt: skip
+                    "not enough data to satisfy content length",
+                    # the connection broke while a request was being sent (aiohttp ClientOSError)
+                    "clientoserror", "clientconnectionerror", "can not write request body")  # fmt: skip
 _THROTTLING_CODES = frozenset(("slowdown", "serverbusy", "throttling", "throttlingexception", "requestlimitexceeded",
                                "toomanyrequests", "ratelimitexceeded", "userratelimitexceeded"))  # fmt: skip
 """Service error codes that mean "slow down" even when the status is a 503 (S3 SlowDown, Azure ServerBusy)."""
