@@ -125,9 +125,23 @@ def classify(exc: BaseException, *, key: str | None, action: str) -> StorageErro
         return StorageQuotaError(message, key=key)
     if isinstance(exc, TimeoutError | socket.timeout) or any(w in text for w in _TIMEOUT_WORDS):
         return StorageTimeoutError(message, key=key)
-    if isinstance(exc, ConnectionError) or any(w in text for w in _TRANSIENT_WORDS):
+    if _broken_connection(exc) or any(w in text for w in _TRANSIENT_WORDS):
         return StorageUnavailableError(message, key=key)
     return StorageError(message, key=key)
+
+
+def _broken_connection(exc: BaseException) -> bool:
+    """A connection that failed or broke mid-request (anywhere in the cause chain): repeating the request may work."""
+    import aiohttp  # noqa: PLC0415 - installed with every object-store backend; not needed for local files
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ConnectionError | aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 _CREATE_BUCKET = {
