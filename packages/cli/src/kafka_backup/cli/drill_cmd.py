@@ -12,36 +12,16 @@ import click
 
 from kafka_backup.cli.backup_cmd import install_stop_handlers
 from kafka_backup.cli.errors import EXIT_FAILED, handle_errors
+from kafka_backup.cli.locate import job_config
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
 from kafka_backup.cli.summary import block, human_duration
-from kafka_backup.engine.config import load_yaml, parse_config
 from kafka_backup.engine.drill import DrillConfig, DrillReport, DrillRun
-from kafka_backup.engine.errors import ConfigError
 from kafka_backup.telemetry import ClientStats, kafka_logger
 
 
 def build_config(config_path: Path | None, overrides: dict[str, Any]) -> DrillConfig:
-    """The YAML (if any) with the command-line overrides applied, validated as one document."""
-    data: dict[str, Any] = {}
-    source = "command line"
-    if config_path is not None:
-        loaded = load_yaml(config_path)
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{config_path}: expected a mapping of keys at the top level")
-        data, source = loaded, str(config_path)
-    for path, value in overrides.items():
-        if value is None or value == () or value is False:
-            continue
-        node = data
-        *parents, leaf = path.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = list(value) if isinstance(value, tuple) else value
-    if "target" not in data:
-        raise ConfigError(
-            "no target cluster given", hint="pass --bootstrap-servers HOST:PORT or a --config with target"
-        )
-    return parse_config(DrillConfig, data, source)
+    """The drill YAML (if any) with the command-line overrides applied, validated as one document."""
+    return job_config(DrillConfig, config_path, overrides)
 
 
 def render(r: DrillReport) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic import BaseModel
 
 from kafka_backup.engine.config import KafkaConfig, StorageConfig, expand_env, load_yaml, parse_config
 from kafka_backup.engine.errors import ConfigError
@@ -19,6 +20,7 @@ from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.catalog import Metrics
 
 F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M", bound=BaseModel)
 
 
 def storage_options(fn: F) -> F:
@@ -86,3 +88,31 @@ def locate(config_path: Path | None, storage_url: str | None, backup_id: str | N
         )
     parsed = parse_config(StorageConfig, storage, f"{source} (storage)")
     return Located(parsed, backup_id or raw.get("backup_id"), raw, source)
+
+
+def job_config(model: type[M], config_path: Path | None, overrides: dict[str, Any]) -> M:
+    """A job that writes to a target cluster (restore, drill): the YAML (if any) with the command-line overrides
+    applied (dotted paths; None, empty and False mean "not given"), validated as one document."""
+    data: dict[str, Any] = {}
+    source = "command line"
+    if config_path is not None:
+        loaded = load_yaml(config_path)
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config_path}: expected a mapping of keys at the top level")
+        data, source = loaded, str(config_path)
+    for path, value in overrides.items():
+        if value is None or value == () or value is False:
+            continue
+        node = data
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        if isinstance(value, dict):
+            node[leaf] = {**(node.get(leaf) or {}), **value}
+        else:
+            node[leaf] = list(value) if isinstance(value, tuple) else value
+    if "target" not in data:
+        raise ConfigError(
+            "no target cluster given", hint="pass --bootstrap-servers HOST:PORT or a --config with target"
+        )
+    return parse_config(model, data, source)

@@ -13,9 +13,9 @@ import click
 
 from kafka_backup.cli.backup_cmd import install_stop_handlers
 from kafka_backup.cli.errors import EXIT_FAILED, handle_errors
+from kafka_backup.cli.locate import job_config
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
 from kafka_backup.cli.summary import block, human_bytes, human_duration
-from kafka_backup.engine.config import load_yaml, parse_config
 from kafka_backup.engine.errors import ConfigError
 from kafka_backup.engine.inventory import iso_ms
 from kafka_backup.engine.restore import Progress, RestorePlan, RestoreRun, RestoreSummary
@@ -96,30 +96,8 @@ def summary_block(s: RestoreSummary) -> str:
 
 
 def build_config(config_path: Path | None, overrides: dict[str, Any]) -> RestoreConfig:
-    """The YAML (if any) with the command-line overrides applied, validated as one document."""
-    data: dict[str, Any] = {}
-    source = "command line"
-    if config_path is not None:
-        loaded = load_yaml(config_path)
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{config_path}: expected a mapping of keys at the top level")
-        data, source = loaded, str(config_path)
-    for path, value in overrides.items():
-        if value is None or value == () or value is False:
-            continue
-        node = data
-        *parents, leaf = path.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        if isinstance(value, dict):
-            node[leaf] = {**(node.get(leaf) or {}), **value}
-        else:
-            node[leaf] = list(value) if isinstance(value, tuple) else value
-    if "target" not in data:
-        raise ConfigError(
-            "no target cluster given", hint="pass --bootstrap-servers HOST:PORT or a --config with target"
-        )
-    return parse_config(RestoreConfig, data, source)
+    """The restore YAML (if any) with the command-line overrides applied, validated as one document."""
+    return job_config(RestoreConfig, config_path, overrides)
 
 
 def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
