@@ -19,6 +19,7 @@ rendered before it is served again.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import logging
 import math
@@ -56,6 +57,8 @@ __all__ = [
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+SHUTDOWN_POLL_S = 0.05
+"""How often the serving thread checks for ``stop()`` (``serve_forever``'s poll interval)."""
 DEFAULT_PATH = "/metrics"
 DEFAULT_REFRESH_INTERVAL_MS = 500
 """The engine's default ``metrics.update_interval_ms``: its lag gauges change no faster than this."""
@@ -239,7 +242,10 @@ class MetricsServer:
         if self._cache is not None:
             self._refresher = threading.Thread(target=self._refresh_loop, name="metrics-render", daemon=True)
             self._refresher.start()
-        self._thread = threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True)
+        # serve_forever checks for shutdown every poll interval (0.5 s by default), and stop() waits for that: a
+        # one-shot command with --expose-metrics would end half a second late
+        serve = functools.partial(server.serve_forever, poll_interval=SHUTDOWN_POLL_S)
+        self._thread = threading.Thread(target=serve, name="metrics-server", daemon=True)
         self._thread.start()
         return self
 
