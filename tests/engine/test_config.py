@@ -52,11 +52,11 @@ class TestValidation:
             load_config(BackupConfig, tmp_path / "nope.yaml")
 
     def test_defaults(self) -> None:
-        """Documented defaults: zstd level 3, snapshot mode, read_committed, file storage."""
+        """Documented defaults: zstd level 1, snapshot mode, read_committed, file storage."""
         cfg = parse_config(BackupConfig, MINIMAL)
         assert (cfg.compression.codec, cfg.compression.level, cfg.mode, cfg.isolation) == (
             "zstd",
-            3,
+            1,
             "snapshot",
             "read_committed",
         )
