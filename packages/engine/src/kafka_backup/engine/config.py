@@ -192,7 +192,10 @@ class CompressionConfig(_Model):
     codec: Literal["zstd", "lz4", "snappy", "none"] = Field("zstd", description="Compression codec.")
     level: int | None = Field(
         1,
-        description="Codec level (zstd: 1-22; 1 keeps about 98% of level 3's ratio on event data at 1.45x the speed); ignored by codecs without levels.",
+        description=(
+            "Codec level (zstd: 1-22; 1 keeps about 98% of level 3's ratio on event data at 1.45x the speed); "
+            "ignored by codecs without levels."
+        ),
     )
 
 

@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -72,7 +72,7 @@ from kafka_backup.engine.restore_state import (
     offsets_prefix,
     state_key,
 )
-from kafka_backup.engine.segment import decode, payload_bytes
+from kafka_backup.engine.segment import decode, header_lists, payload_bytes
 from kafka_backup.engine.sink import Sink
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.catalog import Metrics
@@ -466,7 +466,7 @@ def list_offsets(cluster: Cluster, tps: list[TP], spec: OffsetSpec, timeout_s: f
             settling = err is not None and (err.retriable() or err.code() in _SETTLING)
             if not settling or time.monotonic() > deadline:
                 raise translate(exc, cluster.trap, "list offsets", cluster.config.bootstrap_servers) from None
-            time.sleep(0.2)
+            time.sleep(0.05)
 
 
 # ---- the run ----------------------------------------------------------------------------------------------------
@@ -633,13 +633,14 @@ class RestoreRun:
                 hint="rerun it with the original settings, or choose a new --restore-id",
             )
         self._create_topics(cluster, plan)
+        fresh_ends: dict[TP, int] | None = None
         if state is None:
-            state = self._start_state(cluster, plan)
+            state, fresh_ends = self._start_state(cluster, plan)
         elif state.status == "complete":
             log.info("restore_already_complete", backup_id=self.backup_id, restore_id=self.restore_id)
         self._total = plan.records
         if state.status != "complete":
-            self._restore(cluster, plan, state)
+            self._restore(cluster, plan, state, fresh_ends)
             if self.stop.is_set():
                 return
             state = self._complete_state(cluster, state)
@@ -692,12 +693,16 @@ class RestoreRun:
             )
             if ready:
                 return
-            time.sleep(0.2)
+            time.sleep(0.05)
         raise KafkaOperationError(f"created topics {sorted(wanted)} have no leaders after 30 s")
 
-    def _start_state(self, cluster: Cluster, plan: RestorePlan) -> RestoreState:
+    def _start_state(self, cluster: Cluster, plan: RestorePlan) -> tuple[RestoreState, dict[TP, int]]:
+        """The state of a new restore, written before anything is produced; also the end offsets it records.
+
+        No run of this restore has produced yet (the state is written first), so nothing of ours can be in flight:
+        one read of the end offsets is enough."""
         tps = sorted({(p.target_topic, t) for p in plan.partitions for t in p.targets})
-        ends = self._stable_ends(cluster, tps)
+        ends = list_offsets(cluster, tps, OffsetSpec.latest())  # type: ignore[no-untyped-call]
         starts_log = list_offsets(cluster, tps, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
         starts: dict[str, dict[str, int]] = {}
         empty: dict[str, list[int]] = {}
@@ -730,11 +735,12 @@ class RestoreRun:
             target_partitions=len(tps),
             empty_partitions=sum(len(v) for v in empty.values()),
         )
-        return state
+        return state, ends
 
     def _complete_state(self, cluster: Cluster, state: RestoreState) -> RestoreState:
+        # every record of this run was acknowledged (acks=all) before this: the end offsets already include them
         tps = state.target_partitions()
-        ends = self._stable_ends(cluster, tps)
+        ends = list_offsets(cluster, tps, OffsetSpec.latest())  # type: ignore[no-untyped-call]
         body: dict[str, dict[str, int]] = {}
         for (topic, partition), end in ends.items():
             body.setdefault(topic, {})[str(partition)] = end
@@ -745,7 +751,8 @@ class RestoreRun:
 
     @staticmethod
     def _stable_ends(cluster: Cluster, tps: list[TP]) -> dict[TP, int]:
-        """End offsets, read until two reads agree (records of a crashed run may still be being committed)."""
+        """End offsets, read until two reads agree: when resuming, records of the crashed run may still be being
+        committed."""
         previous = list_offsets(cluster, tps, OffsetSpec.latest())  # type: ignore[no-untyped-call]
         for _ in range(20):
             time.sleep(0.25)
@@ -757,10 +764,14 @@ class RestoreRun:
 
     # ---- producing ----------------------------------------------------------------------------------------------
 
-    def _restore(self, cluster: Cluster, plan: RestorePlan, state: RestoreState) -> None:
+    def _restore(
+        self, cluster: Cluster, plan: RestorePlan, state: RestoreState, fresh_ends: dict[TP, int] | None
+    ) -> None:
+        """Produce every segment not mapped yet; ``fresh_ends`` are the end offsets read when this run created the
+        state (None when resuming: then they are read again, and allowed to settle)."""
         queues = [deque((p, s) for p in chain for s in p.segments) for chain in chains(plan.partitions)]
         mapped = self._drop_mapped_prefix(queues)
-        ends = self._stable_ends(cluster, state.target_partitions())
+        ends = fresh_ends if fresh_ends is not None else self._stable_ends(cluster, state.target_partitions())
         self._skip: dict[TP, int] = {}
         self._next: dict[TP, int] = {}
         for tp in state.target_partitions():
@@ -857,35 +868,34 @@ class RestoreRun:
                 partitions = assign_partitions(keys, sources, p.source_partition, len(p.targets))
             else:
                 partitions = [p.targets[0]] * n
-            values: list[bytes | None] = table.column("value").to_pylist()
-            timestamps: list[int] = table.column("timestamp").to_pylist()
-            headers: list[list[dict[str, Any]] | None] = table.column("headers").to_pylist()
-            sizes = pc.add(
-                pc.fill_null(pc.binary_length(table.column("key")), 0),
-                pc.fill_null(pc.binary_length(table.column("value")), 0),
-            ).to_pylist()
             topic = p.target_topic
             produced = [True] * n
             skipped_targets = [-1] * n
             skip, nxt = self._skip, self._next
-            for i in range(n):
-                tp = (topic, partitions[i])
-                if skip[tp] > 0:
-                    skip[tp] -= 1
-                    produced[i] = False
-                    skipped_targets[i] = nxt[tp]
-                    nxt[tp] += 1
-                    continue
-                hs = headers[i]
-                sink.produce(
-                    topic,
-                    partitions[i],
-                    key=keys[i],
-                    value=values[i],
-                    timestamp=timestamps[i],
-                    headers=None if hs is None else [(h["key"], h["value"]) for h in hs],
-                    size=sizes[i],
-                )
+            send: Sequence[int] = range(n)
+            if any(skip[(topic, t)] > 0 for t in p.targets):  # resuming: records already in the target are skipped
+                for i in range(n):
+                    tp = (topic, partitions[i])
+                    if skip[tp] > 0:
+                        skip[tp] -= 1
+                        produced[i] = False
+                        skipped_targets[i] = nxt[tp]
+                        nxt[tp] += 1
+                send = [i for i in range(n) if produced[i]]
+            sink.produce_columns(
+                topic,
+                send,
+                partitions=partitions,
+                keys=keys,
+                values=table.column("value").to_pylist(),
+                # <= 0 (no timestamp) lets the producer stamp the current time
+                timestamps=pc.max_element_wise(table.column("timestamp"), 0).to_pylist(),
+                headers=header_lists(table.column("headers")),
+                sizes=pc.add(
+                    pc.fill_null(pc.binary_length(table.column("key")), 0),
+                    pc.fill_null(pc.binary_length(table.column("value")), 0),
+                ).to_pylist(),
+            )
             nbytes = payload_bytes(table) if n else 0
             self._total -= entry.records - n
             resumed = produced.count(False)
@@ -901,29 +911,9 @@ class RestoreRun:
         per_topic_bytes: dict[str, int] = {}
         for item in pending:
             topic = item.plan.target_topic
-            targets: list[int] = []
-            for i, part in enumerate(item.partitions):
-                tp = (topic, part)
-                if item.produced[i]:
-                    offsets = acked.get(tp)
-                    if offsets is None or cursor[tp] >= len(offsets):
-                        raise KafkaOperationError(f"missing delivery report for {topic}-{part}")
-                    offset = offsets[cursor[tp]]
-                    cursor[tp] += 1
-                    if offset != self._next[tp]:
-                        log.warning(
-                            "target_partition_written_by_others",
-                            restore_id=self.restore_id,
-                            topic=topic,
-                            partition=part,
-                            expected=self._next[tp],
-                            actual=offset,
-                        )
-                    self._next[tp] = offset + 1
-                    targets.append(offset)
-                    per_partition[tp] = per_partition.get(tp, 0) + 1
-                else:
-                    targets.append(item.skipped_targets[i])
+            targets = self._contiguous_targets(item, acked, cursor, per_partition)
+            if targets is None:
+                targets = self._targets_one_by_one(item, acked, cursor, per_partition)
             omap = OffsetMap(
                 source_topic=item.plan.source_topic,
                 source_partition=item.plan.source_partition,
@@ -950,6 +940,56 @@ class RestoreRun:
         for topic, nbytes in per_topic_bytes.items():
             self.metrics.restore_bytes_total.add(nbytes, {**self._labels, "topic": topic})
         self._report_progress()
+
+    def _contiguous_targets(
+        self, item: _Pending, acked: dict[TP, list[int]], cursor: dict[TP, int], per_partition: dict[TP, int]
+    ) -> list[int] | None:
+        """The common case in one step: every record of the segment produced to one target partition and
+        acknowledged at the offsets right after the previous ones. Returns their target offsets (advancing
+        ``cursor``, the next expected offset and the counts), or None for the record-by-record path."""
+        n = len(item.partitions)
+        if not n or not all(item.produced) or item.partitions.count(item.partitions[0]) != n:
+            return None
+        tp = (item.plan.target_topic, item.partitions[0])
+        offsets = acked.get(tp)
+        start, at = self._next[tp], cursor.get(tp, 0)
+        expected = list(range(start, start + n))
+        if offsets is None or offsets[at : at + n] != expected:
+            return None
+        cursor[tp] = at + n
+        self._next[tp] = start + n
+        per_partition[tp] = per_partition.get(tp, 0) + n
+        return expected
+
+    def _targets_one_by_one(
+        self, item: _Pending, acked: dict[TP, list[int]], cursor: dict[TP, int], per_partition: dict[TP, int]
+    ) -> list[int]:
+        """Target offsets record by record: skipped records, several target partitions, or others writing too."""
+        topic = item.plan.target_topic
+        targets: list[int] = []
+        for i, part in enumerate(item.partitions):
+            tp = (topic, part)
+            if not item.produced[i]:
+                targets.append(item.skipped_targets[i])
+                continue
+            offsets = acked.get(tp)
+            if offsets is None or cursor[tp] >= len(offsets):
+                raise KafkaOperationError(f"missing delivery report for {topic}-{part}")
+            offset = offsets[cursor[tp]]
+            cursor[tp] += 1
+            if offset != self._next[tp]:
+                log.warning(
+                    "target_partition_written_by_others",
+                    restore_id=self.restore_id,
+                    topic=topic,
+                    partition=part,
+                    expected=self._next[tp],
+                    actual=offset,
+                )
+            self._next[tp] = offset + 1
+            targets.append(offset)
+            per_partition[tp] = per_partition.get(tp, 0) + 1
+        return targets
 
     def _report_progress(self, final: bool = False) -> None:
         elapsed = time.monotonic() - self._started

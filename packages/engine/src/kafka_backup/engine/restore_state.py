@@ -149,6 +149,14 @@ class OffsetMap:
 
 def build_runs(sources: list[int], partitions: list[int], targets: list[int]) -> dict[int, tuple[Run, ...]]:
     """Compress per-record (source offset, target partition, target offset) triples into runs per partition."""
+    n = len(sources)
+    if (
+        n
+        and partitions.count(partitions[0]) == n
+        and sources[-1] - sources[0] == n - 1  # offsets in a segment only grow: consecutive
+        and targets == list(range(targets[0], targets[0] + n))
+    ):
+        return {partitions[0]: (Run(sources[0], targets[0], n),)}
     out: dict[int, list[Run]] = {}
     open_runs: dict[int, list[int]] = {}
     for src, part, tgt in zip(sources, partitions, targets, strict=True):
