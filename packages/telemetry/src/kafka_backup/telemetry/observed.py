@@ -94,7 +94,7 @@ class ObservedValues:
         return [(self.labels.index(name), str(value)) for name, value in labels.items()]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per tracked partition: no per-instance __dict__
 class _PartitionLag:
     """One partition's latest position, as reported by the engine once per fetched batch."""
 
