@@ -1,38 +1,58 @@
-"""Entry point of the ``kafka-backup`` command."""
+"""Entry point of the ``kafka-backup`` command.
+
+Subcommands are imported when they run (or when help lists them): ``backup`` does not load the restore, drill and
+catalog code, which would add about 0.1 s to every start.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import version
+import importlib
 
 import click
 
-from kafka_backup.cli.backup_cmd import backup, service
-from kafka_backup.cli.catalog_cmd import describe_cmd, list_cmd, prune_cmd
-from kafka_backup.cli.drill_cmd import drill
-from kafka_backup.cli.offset_reset_cmd import offset_reset
-from kafka_backup.cli.restore_cmd import restore
-from kafka_backup.cli.validate_cmd import validate_cmd
 from kafka_backup.telemetry import configure_logging
 
+COMMANDS = {
+    "backup": "kafka_backup.cli.backup_cmd:backup",
+    "service": "kafka_backup.cli.backup_cmd:service",
+    "restore": "kafka_backup.cli.restore_cmd:restore",
+    "offset-reset": "kafka_backup.cli.offset_reset_cmd:offset_reset",
+    "validate": "kafka_backup.cli.validate_cmd:validate_cmd",
+    "list": "kafka_backup.cli.catalog_cmd:list_cmd",
+    "describe": "kafka_backup.cli.catalog_cmd:describe_cmd",
+    "prune": "kafka_backup.cli.catalog_cmd:prune_cmd",
+    "drill": "kafka_backup.cli.drill_cmd:drill",
+}
+"""Command name -> ``module:attribute`` of its click command."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version("kafka-backup"), prog_name="kafka-backup")
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use (click's documented lazy-loading pattern)."""
+
+    def __init__(self, *args: object, lazy: dict[str, str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, _, attribute = self.lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            if not isinstance(command, click.Command) or command.name != cmd_name:
+                raise TypeError(f"{self.lazy[cmd_name]} is not the click command {cmd_name!r}")
+            self.add_command(command)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kafka-backup", prog_name="kafka-backup")
 def cli() -> None:
     """Back up Apache Kafka topics to object storage and restore them."""
     # logs go to stderr from the first line on, so stdout holds only results (--json stays parseable);
     # commands with a telemetry session re-configure with OTLP export when it is set up
     configure_logging()
-
-
-cli.add_command(backup)
-cli.add_command(service)
-cli.add_command(restore)
-cli.add_command(offset_reset)
-cli.add_command(validate_cmd)
-cli.add_command(list_cmd)
-cli.add_command(describe_cmd)
-cli.add_command(prune_cmd)
-cli.add_command(drill)
 
 
 def main() -> None:

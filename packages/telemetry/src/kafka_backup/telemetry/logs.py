@@ -24,15 +24,10 @@ import sys
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from time import time_ns
 from typing import IO, Any
 
 import structlog
 from opentelemetry import trace
-from opentelemetry._logs import LogRecord
-from opentelemetry.context import get_current
-from opentelemetry.instrumentation.log_utils import std_to_otel
-from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider
 from structlog.typing import EventDict, Processor
 
@@ -65,7 +60,6 @@ _LEVELS = {
     "off": logging.CRITICAL + 10,
 }
 # Keys the text/JSON lines show as columns but that OTLP carries in its own fields.
-_OTLP_OWN_FIELDS = ("event", "timestamp", "level", "logger", "trace_id", "span_id")
 _STRUCTLOG_META = ("_record", "_from_structlog", "positional_args")
 
 
@@ -187,7 +181,10 @@ def configure_logging(
     )
     handlers: list[logging.Handler] = [console]
     if logger_provider is not None:
-        handlers.append(_OtlpLogHandler(logger_provider, shared))
+        # imported here: OpenTelemetry's logging instrumentation takes ~60 ms to import, paid only with OTLP logs
+        from kafka_backup.telemetry.otlp_logs import OtlpLogHandler  # noqa: PLC0415
+
+        handlers.append(OtlpLogHandler(logger_provider, shared))
 
     root = logging.getLogger()
     for handler in _installed:
@@ -249,7 +246,7 @@ def _isatty(stream: IO[str]) -> bool:
     return bool(isatty and isatty())
 
 
-def _event_dict(record: logging.LogRecord, chain: Sequence[Processor]) -> dict[str, Any]:
+def event_dict(record: logging.LogRecord, chain: Sequence[Processor]) -> dict[str, Any]:
     """The processed event of a record, as ``ProcessorFormatter`` builds it, without rendering it."""
     if isinstance(record.msg, dict) and hasattr(record, "_logger"):
         # A structlog event: the shared chain (redaction included) already ran in wrap_for_formatter's caller.
@@ -265,39 +262,3 @@ def _event_dict(record: logging.LogRecord, chain: Sequence[Processor]) -> dict[s
     for key in _STRUCTLOG_META:
         event.pop(key, None)
     return dict(event)
-
-
-def _attribute(value: Any) -> str | bool | int | float:
-    return value if isinstance(value, str | bool | int | float) else str(value)
-
-
-class _OtlpLogHandler(LoggingHandler):
-    """OpenTelemetry's logging handler, fed the same processed (redacted) event the console line shows.
-
-    The stock translation would copy raw ``LogRecord`` attributes (structlog's internals, unredacted exception text);
-    only the translation is replaced, the handler's emit path and recursion guard are kept.
-    """
-
-    def __init__(self, logger_provider: LoggerProvider, chain: Sequence[Processor]) -> None:
-        super().__init__(logger_provider=logger_provider)
-        self._chain = list(chain)
-
-    def _translate(self, record: logging.LogRecord) -> LogRecord:
-        event = _event_dict(record, self._chain)
-        body = str(event.get("event", ""))
-        stacktrace = event.pop("exception", None)
-        attributes: dict[str, Any] = {
-            key: _attribute(value) for key, value in event.items() if key not in _OTLP_OWN_FIELDS
-        }
-        if stacktrace is not None:
-            attributes["exception.stacktrace"] = str(stacktrace)
-        level_name = {"WARNING": "WARN", "CRITICAL": "FATAL"}.get(record.levelname, record.levelname)
-        return LogRecord(
-            timestamp=int(record.created * 1e9),
-            observed_timestamp=time_ns(),
-            context=get_current(),
-            severity_text=level_name,
-            severity_number=std_to_otel(record.levelno),
-            body=body,
-            attributes=attributes,
-        )
