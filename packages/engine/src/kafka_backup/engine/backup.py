@@ -53,6 +53,7 @@ from opentelemetry import trace
 from kafka_backup.engine.cluster import Cluster, translate
 from kafka_backup.engine.config import BackupConfig
 from kafka_backup.engine.errors import BackupError, ConcurrentWriterError, StorageError, StorageNotFoundError
+from kafka_backup.engine.gcpace import GcPacer
 from kafka_backup.engine.manifest import (
     BackupManifest,
     PartitionManifest,
@@ -279,9 +280,14 @@ class BackupRun:
             log.warning("kafka_client_error", backup_id=self.backup_id, error=error.str(), code=error.name())
 
     def _loop(self) -> None:
+        with GcPacer() as gc_pacer:
+            self._loop_paced(gc_pacer)
+
+    def _loop_paced(self, gc_pacer: GcPacer) -> None:
         assert self.consumer is not None
         max_age = self.config.segment.max_age_s
         while not self.stop.is_set():
+            gc_pacer.tick()
             if self._fatal is not None:
                 raise self._fatal
             messages = self._consume()

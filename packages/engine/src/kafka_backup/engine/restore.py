@@ -52,6 +52,7 @@ from kafka_backup.engine.errors import (
     RestoreStateError,
     StorageNotFoundError,
 )
+from kafka_backup.engine.gcpace import GcPacer
 from kafka_backup.engine.manifest import (
     BackupManifest,
     PartitionManifest,
@@ -808,18 +809,20 @@ class RestoreRun:
         pending: list[_Pending] = []
         pending_records = 0
         try:
-            while any(queues) and not self.stop.is_set():
-                for queue in queues:
-                    if not queue or self.stop.is_set():
-                        continue
-                    p, s = queue.popleft()
-                    item = self._produce_segment(sink, p, s)
-                    pending.append(item)
-                    pending_records += item.produced.count(True)
-                    if pending_records >= self.config.flush_records:
-                        self._checkpoint(sink, pending)
-                        pending, pending_records = [], 0
-            self._checkpoint(sink, pending)
+            with GcPacer() as gc_pacer:
+                while any(queues) and not self.stop.is_set():
+                    for queue in queues:
+                        if not queue or self.stop.is_set():
+                            continue
+                        gc_pacer.tick()
+                        p, s = queue.popleft()
+                        item = self._produce_segment(sink, p, s)
+                        pending.append(item)
+                        pending_records += item.produced.count(True)
+                        if pending_records >= self.config.flush_records:
+                            self._checkpoint(sink, pending)
+                            pending, pending_records = [], 0
+                self._checkpoint(sink, pending)
         finally:
             sink.close()
 
