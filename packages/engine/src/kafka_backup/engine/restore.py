@@ -26,6 +26,8 @@ two reads agree, so records of the crashed run still in flight are counted once 
 
 from __future__ import annotations
 
+import contextvars
+import itertools
 import json
 import os
 import socket
@@ -33,6 +35,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -82,6 +85,9 @@ log = structlog.get_logger("kafka_backup.restore")
 _tracer = trace.get_tracer("kafka_backup.engine.restore")
 
 TP = tuple[str, int]
+PREFETCH_MAX_BYTES = 64 * 1024 * 1024
+"""The next segment is read and decoded ahead while the current one is produced, unless it holds more record bytes
+than this (memory: a prefetched segment is held beside the one being produced)."""
 UnitKey = tuple[str, int, int]
 """(source topic, source partition, segment start offset): one source segment of the stream."""
 
@@ -808,20 +814,26 @@ class RestoreRun:
         )
         pending: list[_Pending] = []
         pending_records = 0
+        # round-robin over the chains: one segment of each in turn
+        order = [step for turn in itertools.zip_longest(*queues) for step in turn if step is not None]
         try:
-            with GcPacer() as gc_pacer:
-                while any(queues) and not self.stop.is_set():
-                    for queue in queues:
-                        if not queue or self.stop.is_set():
-                            continue
-                        gc_pacer.tick()
-                        p, s = queue.popleft()
-                        item = self._produce_segment(sink, p, s)
-                        pending.append(item)
-                        pending_records += item.produced.count(True)
-                        if pending_records >= self.config.flush_records:
-                            self._checkpoint(sink, pending)
-                            pending, pending_records = [], 0
+            with GcPacer() as gc_pacer, ThreadPoolExecutor(1, thread_name_prefix="segment-reader") as reader:
+                ahead: Future[pa.Table] | None = None
+                for i, (p, s) in enumerate(order):
+                    if self.stop.is_set():
+                        break
+                    gc_pacer.tick()
+                    table = ahead.result() if ahead is not None else self._load_segment(p, s)
+                    ahead = None
+                    if i + 1 < len(order) and order[i + 1][1].entry.uncompressed_bytes <= PREFETCH_MAX_BYTES:
+                        # read, verify and decode the next segment (I/O, SHA-256, Parquet: no GIL) while producing
+                        ahead = reader.submit(contextvars.copy_context().run, self._load_segment, *order[i + 1])
+                    item = self._produce_segment(sink, p, s, table)
+                    pending.append(item)
+                    pending_records += item.produced.count(True)
+                    if pending_records >= self.config.flush_records:
+                        self._checkpoint(sink, pending)
+                        pending, pending_records = [], 0
                 self._checkpoint(sink, pending)
         finally:
             sink.close()
@@ -851,19 +863,23 @@ class RestoreRun:
         self._total -= entry.records - kept
         self._bytes_done += nbytes
 
-    def _produce_segment(self, sink: Sink, p: PartitionPlan, s: SegmentPlan) -> _Pending:
+    def _load_segment(self, p: PartitionPlan, s: SegmentPlan) -> pa.Table:
+        """Read, verify (SHA-256) and decode one segment; only the selected records when it is partly selected."""
+        data = self.store.get(s.entry.key, operation="segment")
+        table = decode(data, expected_sha256=s.entry.sha256, name=s.entry.key)
+        if s.partial:
+            sel = _selection_for(self.config, p.source_topic, p.source_partition)
+            assert sel is not None
+            table = table.filter(sel.mask(table))
+        return table
+
+    def _produce_segment(self, sink: Sink, p: PartitionPlan, s: SegmentPlan, table: pa.Table) -> _Pending:
         entry = s.entry
         with _tracer.start_as_current_span(
             "restore.segment",
             attributes={"backup_id": self.backup_id, "topic": p.source_topic, "partition": p.source_partition},
         ):
-            data = self.store.get(entry.key, operation="segment")
-            table = decode(data, expected_sha256=entry.sha256, name=entry.key)
             self.summary.segments_read += 1
-            if s.partial:
-                sel = _selection_for(self.config, p.source_topic, p.source_partition)
-                assert sel is not None
-                table = table.filter(sel.mask(table))
             n = table.num_rows
             sources: list[int] = table.column("offset").to_pylist()
             keys: list[bytes | None] = table.column("key").to_pylist()

@@ -104,7 +104,10 @@ class Sink:
         conf["error_cb"] = self.trap
         self.producer = Producer(conf)
         self.limiter = RateLimiter(rate or RateLimit())
-        self._reports: list[tuple[str, int, int, KafkaError | None]] = []
+        self._acked: dict[TP, list[int]] = {}
+        """Offsets of acknowledged records per target partition, in report (= production) order."""
+        self._failed: list[tuple[str, KafkaError]] = []
+        self._reported = 0
         self._queued = 0
         """Records handed to the producer since the last flush; each gets exactly one delivery report."""
         self._chunk = self.limiter.chunk()
@@ -112,7 +115,12 @@ class Sink:
         self._since_check_bytes = 0
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        self._reports.append((msg.topic() or "", msg.partition() or 0, msg.offset() or 0, err))
+        # runs once per record: sorted into partitions here, so flush() hands the lists out as they are
+        self._reported += 1
+        if err is None:
+            self._acked.setdefault((msg.topic(), msg.partition()), []).append(msg.offset())  # type: ignore[arg-type]
+        else:
+            self._failed.append((msg.topic() or "", err))
 
     def _wait(self, seconds: float) -> None:
         # serve delivery callbacks while waiting for the rate limit
@@ -215,25 +223,24 @@ class Sink:
         # Delivery reports are the truth: the producer's queue length also counts events (statistics, errors) that
         # may arrive right after a flush, which once made a complete restore fail as "not acknowledged".
         stalled_since = time.monotonic()
-        while len(self._reports) < self._queued and not self.trap.auth_failed:
-            before = len(self._reports)
+        while self._reported < self._queued and not self.trap.auth_failed:
+            before = self._reported
             if self.producer.flush(5.0) == 0:
                 self.producer.poll(0.05)
-            if len(self._reports) > before:
+            if self._reported > before:
                 stalled_since = time.monotonic()
             elif time.monotonic() - stalled_since > FLUSH_STALL_S:
                 break
         if self.trap.auth_failed:
             auth = KafkaException(KafkaError(KafkaError._AUTHENTICATION))
             raise translate(auth, self.trap, "produce", self.target.bootstrap_servers)
-        reports, self._reports = self._reports, []
-        missing = self._queued - len(reports)
+        out, failed, reported = self._acked, self._failed, self._reported
+        self._acked, self._failed, self._reported = {}, [], 0
+        missing = self._queued - reported
         self._queued = 0
-        out: dict[TP, list[int]] = {}
-        for topic, partition, offset, err in reports:
-            if err is not None:
-                raise self._error(KafkaException(err), topic)
-            out.setdefault((topic, partition), []).append(offset)
+        if failed:
+            topic, err = failed[0]
+            raise self._error(KafkaException(err), topic)
         if missing > 0:
             raise KafkaOperationError(
                 f"{missing} records were not acknowledged by the target cluster within {FLUSH_STALL_S:.0f} s",
