@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import confluent_kafka
 import pytest
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk.trace import TracerProvider
 
 from kafka_backup.telemetry.logs import (
@@ -19,6 +20,7 @@ from kafka_backup.telemetry.logs import (
     parse_levels,
     reset_logging,
 )
+from kafka_backup.telemetry.otlp_logs import severity
 from kafka_backup.telemetry.providers import setup
 from kafka_backup.telemetry.redact import REDACTED, Redactor
 from kafka_backup.telemetry.testing import OtlpGrpcReceiver, attributes_of
@@ -164,3 +166,25 @@ class TestRedaction:
             assert SECRET not in str(attributes_of(record.attributes))
         login = next(r for r in receiver.logs() if r.body.string_value == "login")
         assert attributes_of(login.attributes)["password"] == REDACTED
+
+
+class TestOtlpSeverity:
+    """Stdlib levels map onto the OpenTelemetry logs data model's severity ranges (DEBUG 5-8 ... FATAL 21-24)."""
+
+    @pytest.mark.parametrize(
+        ("levelno", "expected"),
+        [
+            (logging.DEBUG, SeverityNumber.DEBUG),
+            (logging.INFO, SeverityNumber.INFO),
+            (logging.INFO + 1, SeverityNumber.INFO2),
+            (logging.INFO + 7, SeverityNumber.INFO4),
+            (logging.WARNING, SeverityNumber.WARN),
+            (logging.ERROR, SeverityNumber.ERROR),
+            (logging.ERROR + 2, SeverityNumber.ERROR3),
+            (logging.CRITICAL, SeverityNumber.FATAL),
+            (logging.CRITICAL + 9, SeverityNumber.FATAL4),
+            (5, SeverityNumber.UNSPECIFIED),
+        ],
+    )
+    def test_mapping(self, levelno: int, expected: SeverityNumber) -> None:
+        assert severity(levelno) is expected

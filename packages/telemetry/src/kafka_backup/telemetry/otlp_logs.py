@@ -1,20 +1,22 @@
 """Log records over OTLP: the same processed (redacted) event the console line shows, as an OpenTelemetry record.
 
-Imported only when logs are exported (``logs.configure_logging`` with a logger provider): OpenTelemetry's logging
-instrumentation is slow to import and every other command would pay for it.
+A ``logging.Handler`` written against the OpenTelemetry logs API (``LoggerProvider.get_logger().emit()``), with the
+recursion guard of the stock handler in ``opentelemetry-instrumentation-logging``. That package is not used: its
+import (wrapt, semantic conventions, the instrumentor machinery) took about 0.1 s of every run that exports logs, for
+a handler whose translation we replaced anyway.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
+from contextvars import ContextVar
 from time import time_ns
 from typing import Any
 
-from opentelemetry._logs import LogRecord
+from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.context import get_current
-from opentelemetry.instrumentation.log_utils import std_to_otel
-from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider
 from structlog.typing import Processor
 
@@ -23,21 +25,59 @@ from kafka_backup.telemetry.logs import event_dict
 _OTLP_OWN_FIELDS = ("event", "timestamp", "level", "logger", "trace_id", "span_id")
 """Fields an OTLP log record carries in its own slots, not as attributes."""
 
+_SEVERITY_BASE = {
+    10: SeverityNumber.DEBUG,
+    20: SeverityNumber.INFO,
+    30: SeverityNumber.WARN,
+    40: SeverityNumber.ERROR,
+    50: SeverityNumber.FATAL,
+}
+
+
+def severity(levelno: int) -> SeverityNumber:
+    """The OpenTelemetry severity of a stdlib level: DEBUG..FATAL, levels between steps as the 2-4 variants (the
+    mapping of the logs data model, as in OpenTelemetry's own handler)."""
+    if levelno < logging.DEBUG:
+        return SeverityNumber.UNSPECIFIED
+    if levelno >= logging.CRITICAL:
+        return SeverityNumber(SeverityNumber.FATAL.value + min(levelno - logging.CRITICAL, 3))
+    decade = levelno - levelno % 10
+    return SeverityNumber(_SEVERITY_BASE[decade].value + min(levelno % 10, 3))
+
 
 def _attribute(value: Any) -> str | bool | int | float:
     return value if isinstance(value, str | bool | int | float) else str(value)
 
 
-class OtlpLogHandler(LoggingHandler):
-    """OpenTelemetry's logging handler, fed the same processed (redacted) event the console line shows.
+class OtlpLogHandler(logging.Handler):
+    """Sends each log record to an OpenTelemetry ``LoggerProvider``, built from the processed (redacted) event.
 
-    The stock translation would copy raw ``LogRecord`` attributes (structlog's internals, unredacted exception text);
-    only the translation is replaced, the handler's emit path and recursion guard are kept.
+    Raw ``LogRecord`` attributes (structlog's internals, unredacted exception text) are never copied.
     """
 
+    _is_emitting: ContextVar[bool] = ContextVar("kafka_backup_otlp_log_emitting", default=False)
+
     def __init__(self, logger_provider: LoggerProvider, chain: Sequence[Processor]) -> None:
-        super().__init__(logger_provider=logger_provider)
+        super().__init__()
+        self._logger_provider = logger_provider
         self._chain = list(chain)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # The SDK may log while a record is translated or emitted (an invalid attribute, a full queue); with this
+        # handler installed that would re-enter emit() and hold the handler lock forever.
+        if self._is_emitting.get():
+            return
+        token = self._is_emitting.set(True)
+        try:
+            self._logger_provider.get_logger(record.name).emit(self._translate(record))
+        except Exception:
+            self.handleError(record)
+        finally:
+            self._is_emitting.reset(token)
+
+    def flush(self) -> None:
+        # in a thread: force_flush can wait on an export that itself logs (opentelemetry-python#4636)
+        threading.Thread(target=self._logger_provider.force_flush, name="otlp-log-flush", daemon=True).start()
 
     def _translate(self, record: logging.LogRecord) -> LogRecord:
         event = event_dict(record, self._chain)
@@ -54,7 +94,7 @@ class OtlpLogHandler(LoggingHandler):
             observed_timestamp=time_ns(),
             context=get_current(),
             severity_text=level_name,
-            severity_number=std_to_otel(record.levelno),
+            severity_number=severity(record.levelno),
             body=body,
             attributes=attributes,
         )
