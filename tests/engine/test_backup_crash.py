@@ -105,7 +105,9 @@ class TestTwoWorkers:
     @pytest.mark.slow
     def test_two_workers_one_killed(self, kafka: KafkaEndpoint, topic_name: str, tmp_path: Path) -> None:
         """Two processes share a backup through the group; one is killed; the survivor finishes the job exactly."""
-        fill(kafka, topic_name, 300_000)
+        # enough records that worker A cannot finish alone before B's join is noticed (heartbeats every 2 s): with
+        # 300,000 a fast worker sometimes did, and B then only found the snapshot complete
+        fill(kafka, topic_name, 1_000_000)
         config = tmp_path / "backup.yaml"
         cfg = backup_config(kafka.bootstrap, "duo", tmp_path / "store", [topic_name], segment={"max_records": 1000})
         config.write_text(yaml.safe_dump(cfg))

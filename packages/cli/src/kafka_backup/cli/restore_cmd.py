@@ -183,7 +183,16 @@ def restore(
             "statistics.interval.ms": 200,  # restores are often short: report the producer view at least a few times
             "logger": kafka_logger("restore"),
         }
-        run = RestoreRun(config, metrics=telemetry.metrics, stop=stop, on_progress=bar, client_extra=client_extra)
+        # the final producer statistics matter only when this run's metrics are read after it
+        read_after = metrics.output is not None or metrics.expose is not None or telemetry.settings.metrics is not None
+        run = RestoreRun(
+            config,
+            metrics=telemetry.metrics,
+            stop=stop,
+            on_progress=bar,
+            client_extra=client_extra,
+            final_client_stats=read_after,
+        )
         try:
             summary = run.run()
         finally:

@@ -566,10 +566,16 @@ class RestoreRun:
         stop: threading.Event | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         client_extra: Mapping[str, Any] | None = None,
+        final_client_stats: bool | None = None,
     ) -> None:
-        """``client_extra``: librdkafka settings for this run's clients (``stats_cb``, ``logger``) from the CLI."""
+        """``client_extra``: librdkafka settings for this run's clients (``stats_cb``, ``logger``) from the CLI.
+
+        ``final_client_stats``: before closing the producer, wait (one ``statistics.interval.ms`` at most) for a last
+        statistics report, so the client families include the final records; the CLI asks for it when the run's
+        metrics are read after it (metrics file, endpoint, OTLP). Default: whenever a ``stats_cb`` is given."""
         self.config = config
         self.client_extra = dict(client_extra or {})
+        self.final_client_stats = "stats_cb" in self.client_extra if final_client_stats is None else final_client_stats
         self.backup_id = config.backup_id
         self.restore_id = config.effective_restore_id()
         self.metrics = metrics or Metrics()
@@ -836,7 +842,7 @@ class RestoreRun:
                         pending, pending_records = [], 0
                 self._checkpoint(sink, pending)
         finally:
-            sink.close()
+            sink.close(final_stats=self.final_client_stats)
 
     def _drop_mapped_prefix(self, queues: list[deque[tuple[PartitionPlan, SegmentPlan]]]) -> dict[TP, int]:
         """Drop each chain's prefix of segments with offset maps (done); their record counts per target partition."""

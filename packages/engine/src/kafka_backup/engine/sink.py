@@ -102,6 +102,17 @@ class Sink:
             log.warning("producer_setting_overridden", settings=sorted(overridden), reason="restore is idempotent")
         conf.update(FORCED)
         conf["error_cb"] = self.trap
+        self._stats_interval_ms = int(conf.get("statistics.interval.ms", 0))
+        self._stats_events: list[int] | None = None
+        if "stats_cb" in conf:  # count the reports (for close(final_stats=True))
+            self._stats_events = events = [0]
+            report = conf["stats_cb"]
+
+            def counted(document: str) -> None:
+                events[0] += 1
+                report(document)
+
+            conf["stats_cb"] = counted
         self.producer = Producer(conf)
         self.limiter = RateLimiter(rate or RateLimit())
         self._acked: dict[TP, list[int]] = {}
@@ -257,5 +268,12 @@ class Sink:
             )
         return translate(exc, self.trap, f"produce to {topic}", self.target.bootstrap_servers)
 
-    def close(self) -> None:
+    def close(self, *, final_stats: bool = False) -> None:
+        """Flush; with ``final_stats``, also serve the producer until its next statistics report (bounded by the
+        interval), so statistics sent to ``stats_cb`` include the last records."""
         self.producer.flush(10.0)
+        interval_s = float(self._stats_interval_ms) / 1000
+        if final_stats and self._stats_events is not None and interval_s > 0:
+            seen, deadline = self._stats_events[0], time.monotonic() + interval_s + 0.1
+            while self._stats_events[0] == seen and time.monotonic() < deadline:
+                self.producer.poll(0.02)
