@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,35 +22,61 @@ from kafka_backup.engine.restore_state import RestoreState
 from kafka_backup.telemetry import kafka_logger
 
 
+@dataclass(frozen=True)
+class _Selection:
+    """Which backup, restore and groups a subcommand works on (the options every subcommand shares)."""
+
+    config_path: Path | None
+    storage_url: str | None
+    backup_id: str | None
+    restore_id: str | None
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+    def resets(self) -> tuple[Located, RestoreState, list[GroupReset]]:
+        located = locate(self.config_path, self.storage_url, self.backup_id)
+        store = located.store()
+        bid = located.require_backup_id()
+        groups = located.raw.get("consumer_groups") or {}
+        state = load_state(store, bid, self.restore_id or located.raw.get("restore_id"))
+        resets = plan_reset(
+            store,
+            read_backup_manifest(store, bid),
+            state,
+            list(self.include) or groups.get("include") or ["*"],
+            list(self.exclude) or groups.get("exclude") or [],
+        )
+        return located, state, resets
+
+
 def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--exclude-group", "exclude", multiple=True, help="Leave these groups alone (glob or re:).")(fn)
-    fn = click.option("--group", "-g", "include", multiple=True, help="Groups to reset (glob or re:; default all).")(fn)
-    fn = click.option("--restore-id", "-r", help="The restore to translate onto (default: the backup's only one).")(fn)
-    return storage_options(fn)
+    """The shared options, handed to the command as one ``selection``."""
 
+    @functools.wraps(fn)
+    def command(
+        *,
+        config_path: Path | None,
+        storage_url: str | None,
+        backup_id: str | None,
+        restore_id: str | None,
+        include: tuple[str, ...],
+        exclude: tuple[str, ...],
+        **rest: Any,
+    ) -> Any:
+        selection = _Selection(config_path, storage_url, backup_id, restore_id, include, exclude)
+        return fn(selection=selection, **rest)
 
-def _resets(
-    *,
-    config_path: Path | None,
-    storage_url: str | None,
-    backup_id: str | None,
-    restore_id: str | None,
-    include: tuple[str, ...],
-    exclude: tuple[str, ...],
-) -> tuple[Located, RestoreState, list[GroupReset]]:
-    located = locate(config_path, storage_url, backup_id)
-    store = located.store()
-    bid = located.require_backup_id()
-    groups = located.raw.get("consumer_groups") or {}
-    state = load_state(store, bid, restore_id or located.raw.get("restore_id"))
-    resets = plan_reset(
-        store,
-        read_backup_manifest(store, bid),
-        state,
-        list(include) or groups.get("include") or ["*"],
-        list(exclude) or groups.get("exclude") or [],
+    wrapped: Callable[..., Any] = command
+    wrapped = click.option("--exclude-group", "exclude", multiple=True, help="Leave these groups alone (glob or re:).")(
+        wrapped
     )
-    return located, state, resets
+    wrapped = click.option(
+        "--group", "-g", "include", multiple=True, help="Groups to reset (glob or re:; default all)."
+    )(wrapped)
+    wrapped = click.option(
+        "--restore-id", "-r", help="The restore to translate onto (default: the backup's only one)."
+    )(wrapped)
+    return storage_options(wrapped)
 
 
 @click.group("offset-reset")
@@ -60,25 +88,9 @@ def offset_reset() -> None:
 @_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @handle_errors
-def plan_cmd(
-    *,
-    config_path: Path | None,
-    storage_url: str | None,
-    backup_id: str | None,
-    restore_id: str | None,
-    include: tuple[str, ...],
-    exclude: tuple[str, ...],
-    as_json: bool,
-) -> None:
+def plan_cmd(*, selection: _Selection, as_json: bool) -> None:
     """Show the translated offsets (changes nothing)."""
-    _, state, resets = _resets(
-        config_path=config_path,
-        storage_url=storage_url,
-        backup_id=backup_id,
-        restore_id=restore_id,
-        include=include,
-        exclude=exclude,
-    )
+    _, state, resets = selection.resets()
     if as_json:
         click.echo(json.dumps({"restore_id": state.restore_id, "groups": [r.to_dict() for r in resets]}))
     else:
@@ -92,26 +104,10 @@ def plan_cmd(
 @metrics_options
 @handle_errors
 def execute_cmd(
-    *,
-    config_path: Path | None,
-    storage_url: str | None,
-    backup_id: str | None,
-    restore_id: str | None,
-    include: tuple[str, ...],
-    exclude: tuple[str, ...],
-    bootstrap_servers: str | None,
-    as_json: bool,
-    metrics: MetricsOptions,
+    *, selection: _Selection, bootstrap_servers: str | None, as_json: bool, metrics: MetricsOptions
 ) -> None:
     """Commit the translated offsets on the target (refuses groups with active members)."""
-    located, state, resets = _resets(
-        config_path=config_path,
-        storage_url=storage_url,
-        backup_id=backup_id,
-        restore_id=restore_id,
-        include=include,
-        exclude=exclude,
-    )
+    located, state, resets = selection.resets()
     target = located.target(bootstrap_servers) or KafkaConfig(bootstrap_servers=state.target_bootstrap)
     with telemetry_session(metrics, secrets=[*located.secrets(), *target.secrets()]) as telemetry:
         cluster = Cluster(target, {"logger": kafka_logger("offset-reset")})
@@ -127,25 +123,9 @@ def execute_cmd(
 @_options
 @click.option("--bootstrap-servers", help="Bootstrap servers to write into the commands (default: the restore's).")
 @handle_errors
-def script_cmd(
-    *,
-    config_path: Path | None,
-    storage_url: str | None,
-    backup_id: str | None,
-    restore_id: str | None,
-    include: tuple[str, ...],
-    exclude: tuple[str, ...],
-    bootstrap_servers: str | None,
-) -> None:
+def script_cmd(*, selection: _Selection, bootstrap_servers: str | None) -> None:
     """Print the equivalent kafka-consumer-groups.sh commands (to review or run by hand)."""
-    located, state, resets = _resets(
-        config_path=config_path,
-        storage_url=storage_url,
-        backup_id=backup_id,
-        restore_id=restore_id,
-        include=include,
-        exclude=exclude,
-    )
+    located, state, resets = selection.resets()
     target = located.target(bootstrap_servers)
     bootstrap = target.bootstrap_servers if target else state.target_bootstrap
     click.echo("#!/bin/sh")
