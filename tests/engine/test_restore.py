@@ -32,7 +32,7 @@ from kafka_backup.engine.config import parse_config
 from kafka_backup.engine.errors import ConfigError
 from kafka_backup.engine.restore import Progress, RestoreRun
 from kafka_backup.engine.restore_config import RestoreConfig
-from kafka_backup.engine.restore_state import offsets_prefix, state_key
+from kafka_backup.engine.restore_state import OffsetMap, offsets_prefix, state_key
 from kafka_backup.telemetry.catalog import Metrics
 from kafka_backup.telemetry.testing import MetricsCapture
 from rig.kafka import KafkaEndpoint
@@ -287,3 +287,60 @@ class TestResume:
         assert (second.records, second.resumed_records) == (0, 60)  # 30 from kept maps, 30 found by counting
         assert len(store.list(offsets_prefix("timeline", first.restore_id))) == len(maps)
         assert [r[6] for r in read_topic(kafka.bootstrap, target)] == [f"v{i}".encode() for i in range(60)]
+
+
+class TestNonEmptyTarget:
+    def test_records_go_after_existing_ones_and_offsets_map_there(self, kafka: KafkaEndpoint, tmp_path: Path) -> None:
+        """Restoring into partitions that already hold records: nothing of theirs is touched, the backup's records
+        follow them in order, the offset maps point at where they landed, and a second run writes nothing."""
+        topic = f"nonempty-{uuid.uuid4().hex[:6]}"
+        create_topic(kafka.bootstrap, topic, 2)
+        produce_records(
+            kafka.bootstrap,
+            topic,
+            ((i % 2, (f"k{i}".encode(), f"v{i}".encode(), BASE_TS + i, None)) for i in range(200)),
+        )
+        assert make_backup(kafka.bootstrap, tmp_path, "nonempty", [topic], max_records=30).records == 200
+        target = f"{topic}-busy"
+        create_topic(kafka.bootstrap, target, 2)
+        existing = {0: 7, 1: 3}  # different depths, so a wrong partition or offset shows
+        produce_records(
+            kafka.bootstrap,
+            target,
+            (
+                (p, (f"old{p}-{i}".encode(), b"old", BASE_TS, None))
+                for p, count in existing.items()
+                for i in range(count)
+            ),
+        )
+        config = restore_config(kafka.bootstrap, tmp_path, "nonempty", topic_map={topic: target}, flush_records=40)
+        first = RestoreRun(config, metrics=Metrics()).run()
+        assert (first.status, first.records) == ("success", 200)
+
+        rows = read_topic(kafka.bootstrap, target)
+        for p, count in existing.items():
+            in_partition = [r for r in rows if r[1] == p]
+            assert [r[6] for r in in_partition[:count]] == [b"old"] * count, "existing records were changed"
+            source = [r for r in read_topic(kafka.bootstrap, topic) if r[1] == p]
+            assert [r[5:] for r in in_partition[count:]] == [r[5:] for r in source], "backup records out of place"
+
+        # the offset maps say where each source record went: right after the records that were there
+        store = open_root(tmp_path)
+        state = json.loads(store.get(state_key("nonempty", first.restore_id), operation="checkpoint"))
+        assert state["empty"] == {}, "partitions that held records are not marked empty (no exact resume there)"
+        landed: dict[tuple[int, int], int] = {}
+        for info in store.list(offsets_prefix("nonempty", first.restore_id)):
+            omap = OffsetMap.from_json(store.get(info.key, operation="checkpoint"), info.key)
+            for target_partition, runs in omap.runs.items():
+                for run in runs:
+                    for k in range(run.length):
+                        landed[(omap.source_partition, run.source + k)] = target_partition * 1_000_000 + run.target + k
+        for p, count in existing.items():
+            source_offsets = [r[2] for r in read_topic(kafka.bootstrap, topic) if r[1] == p]
+            assert [landed[(p, o)] for o in source_offsets] == [
+                p * 1_000_000 + count + i for i in range(len(source_offsets))
+            ]
+
+        second = RestoreRun(config, metrics=Metrics()).run()
+        assert (second.status, second.records) == ("success", 0)
+        assert len(read_topic(kafka.bootstrap, target)) == 200 + sum(existing.values())
