@@ -76,6 +76,18 @@ def wait_for_port(port: int, deadline: float, host: str = "127.0.0.1") -> bool:
     return False
 
 
+def stop_process(process: subprocess.Popen[bytes] | None, grace_s: float = 15) -> None:
+    """SIGTERM, then SIGKILL after ``grace_s``; nothing when it is not running."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
 def tail(path: Path, lines: int = 60) -> str:
     if not path.exists():
         return f"(no log at {path})"

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from rig.kafka import CACHE_DIR, REPO_ROOT, RigError, free_port, require_tool, tail
+from rig.kafka import CACHE_DIR, REPO_ROOT, RigError, free_port, require_tool, stop_process, tail
 
 MANIFEST = REPO_ROOT / "collector" / "builder-config.yaml"
 SHIPPED_CONFIG = REPO_ROOT / "collector" / "config.yaml"
@@ -183,11 +183,4 @@ class Collector:
         raise RigError(f"collector not healthy after {timeout_s}s:\n{tail(self.log_path)}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        stop_process(self.process)

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from rig.kafka import RigError, free_port, require_tool, tail
+from rig.kafka import RigError, free_port, require_tool, stop_process, tail
 
 Sample = dict[str, Any]
 """One element of an instant-vector result: ``{"metric": {labels}, "value": [ts, "value"]}``."""
@@ -104,14 +104,7 @@ class Prometheus:
         raise RigError(f"prometheus not ready after {timeout_s}s:\n{tail(self.log_path)}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        stop_process(self.process)
 
     def scrape(self, job: str, targets: list[str], timeout_s: float = 15.0) -> None:
         """Scrape ``targets`` (``host:port``) as ``job`` from now on; the config is rewritten and reloaded.
