@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ __all__ = [
     "create_topic",
     "make_backup",
     "make_restore",
+    "numbered_topic",
     "open_root",
     "produce_records",
     "read_topic",
@@ -85,6 +87,16 @@ def produce_records(bootstrap: str, topic: str, records: Iterable[tuple[int, Rec
     for partition, (key, value, ts, headers) in records:
         producer.produce(topic, key=key, value=value, timestamp=ts, headers=headers, partition=partition)
     assert producer.flush(30) == 0
+
+
+def numbered_topic(bootstrap: str, prefix: str, records: int, partitions: int = 2) -> str:
+    """A new topic ``<prefix>-<random>`` of records ``k<i>``/``v<i>``, record i in partition ``i % partitions`` at
+    timestamp ``RECENT_TS + i``."""
+    topic = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    create_topic(bootstrap, topic, partitions)
+    numbered = ((i % partitions, (f"k{i}".encode(), f"v{i}".encode(), RECENT_TS + i, None)) for i in range(records))
+    produce_records(bootstrap, topic, numbered)
+    return topic
 
 
 def content(rows: list[Row]) -> list[Content]:

@@ -22,6 +22,7 @@ from engine.restore_support import (
     create_topic,
     make_backup,
     make_restore,
+    numbered_topic,
     open_root,
     produce_records,
     read_topic,
@@ -101,11 +102,7 @@ class TestTrickyRestore:
 @pytest.fixture(scope="module")
 def timeline(kafka: KafkaEndpoint, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """60 records one millisecond apart (BASE_TS + i), in segments of 10, backed up."""
-    topic = f"timeline-{uuid.uuid4().hex[:6]}"
-    create_topic(kafka.bootstrap, topic, 1)
-    produce_records(
-        kafka.bootstrap, topic, ((0, (f"k{i}".encode(), f"v{i}".encode(), BASE_TS + i, None)) for i in range(60))
-    )
+    topic = numbered_topic(kafka.bootstrap, "timeline", 60, partitions=1)
     root = tmp_path_factory.mktemp("timeline")
     make_backup(kafka.bootstrap, root, "timeline", [topic], max_records=10)
     return topic, root
@@ -245,13 +242,7 @@ class TestProgressAndMetrics:
 class TestResume:
     def test_stopped_restore_resumes_exactly(self, kafka: KafkaEndpoint, tmp_path: Path) -> None:
         """A restore stopped midway and run again ends with exactly the selection, no duplicates."""
-        topic = f"resume-{uuid.uuid4().hex[:6]}"
-        create_topic(kafka.bootstrap, topic, 2)
-        produce_records(
-            kafka.bootstrap,
-            topic,
-            ((i % 2, (f"k{i}".encode(), f"v{i}".encode(), BASE_TS + i, None)) for i in range(400)),
-        )
+        topic = numbered_topic(kafka.bootstrap, "resume", 400)
         assert make_backup(kafka.bootstrap, tmp_path, "resume", [topic], max_records=25).records == 400
         target = f"{topic}-r"
         stop = threading.Event()
@@ -293,13 +284,7 @@ class TestNonEmptyTarget:
     def test_records_go_after_existing_ones_and_offsets_map_there(self, kafka: KafkaEndpoint, tmp_path: Path) -> None:
         """Restoring into partitions that already hold records: nothing of theirs is touched, the backup's records
         follow them in order, the offset maps point at where they landed, and a second run writes nothing."""
-        topic = f"nonempty-{uuid.uuid4().hex[:6]}"
-        create_topic(kafka.bootstrap, topic, 2)
-        produce_records(
-            kafka.bootstrap,
-            topic,
-            ((i % 2, (f"k{i}".encode(), f"v{i}".encode(), BASE_TS + i, None)) for i in range(200)),
-        )
+        topic = numbered_topic(kafka.bootstrap, "nonempty", 200)
         assert make_backup(kafka.bootstrap, tmp_path, "nonempty", [topic], max_records=30).records == 200
         target = f"{topic}-busy"
         create_topic(kafka.bootstrap, target, 2)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from engine.restore_support import RECENT_TS, create_topic, make_backup, open_root, produce_records
+from engine.restore_support import make_backup, numbered_topic, open_root
 from kafka_backup.cli.main import cli
 from kafka_backup.engine.validate import validate_backup
 from rig.kafka import KafkaEndpoint
@@ -19,13 +18,7 @@ from rig.kafka import KafkaEndpoint
 @pytest.fixture(scope="module")
 def pristine(kafka: KafkaEndpoint, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A backup of 2 partitions x 60 records in segments of 20."""
-    topic = f"val-{uuid.uuid4().hex[:6]}"
-    create_topic(kafka.bootstrap, topic, 2)
-    produce_records(
-        kafka.bootstrap,
-        topic,
-        ((i % 2, (f"k{i}".encode(), f"v{i}".encode(), RECENT_TS + i, None)) for i in range(120)),
-    )
+    topic = numbered_topic(kafka.bootstrap, "val", 120)
     root = tmp_path_factory.mktemp("validate")
     make_backup(kafka.bootstrap, root, "val", [topic], max_records=20)
     return root
