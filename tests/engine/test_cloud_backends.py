@@ -180,6 +180,21 @@ def tricky(kafka: KafkaEndpoint) -> list[str]:
     return produce_tricky(kafka.bootstrap, f"cloud-{uuid.uuid4().hex[:6]}")
 
 
+def backup_in_thread(run: BackupRun) -> tuple[threading.Thread, list[BackupSummary | BaseException]]:
+    """Start ``run`` on a daemon thread; the list receives its summary or the exception it raised."""
+    result: list[BackupSummary | BaseException] = []
+
+    def backup() -> None:
+        try:
+            result.append(run.run())
+        except BaseException as exc:
+            result.append(exc)
+
+    thread = threading.Thread(target=backup, daemon=True)
+    thread.start()
+    return thread, result
+
+
 class TestRoundTrip:
     def test_tricky_backup_validate_restore_byte_exact(
         self, kafka: KafkaEndpoint, tricky: list[str], storage_target: StorageTarget
@@ -332,16 +347,7 @@ class TestServerOutage:
             store = open_store(
                 storage_target.url, storage_target.options, metrics=cap.metrics, backup_id="outage", retry=OUTAGE_RETRY
             )
-            result: list[BackupSummary | BaseException] = []
-
-            def backup() -> None:
-                try:
-                    result.append(BackupRun(config, metrics=cap.metrics, store=store).run())
-                except BaseException as exc:
-                    result.append(exc)
-
-            thread = threading.Thread(target=backup, daemon=True)
-            thread.start()
+            thread, result = backup_in_thread(BackupRun(config, metrics=cap.metrics, store=store))
             try:
                 wait_for(lambda: committed(probe, "outage", topic_name) >= 3, 120, "3 committed segments")
                 server.stop()
@@ -376,16 +382,7 @@ class TestServerOutage:
         probe = storage_target.store()
         short = RetryPolicy(attempts=3, initial_delay=0.05, max_delay=0.2, deadline=10.0)
         store = open_store(storage_target.url, storage_target.options, retry=short)
-        result: list[BackupSummary | BaseException] = []
-
-        def backup() -> None:
-            try:
-                result.append(BackupRun(config, store=store).run())
-            except BaseException as exc:
-                result.append(exc)
-
-        thread = threading.Thread(target=backup, daemon=True)
-        thread.start()
+        thread, result = backup_in_thread(BackupRun(config, store=store))
         try:
             wait_for(lambda: committed(probe, "gone", topic_name) >= 3, 120, "3 committed segments")
             server.stop()

@@ -70,15 +70,19 @@ class Located:
         return parse_config(KafkaConfig, target, f"{self.source} (target)")
 
 
+def _load_mapping(config_path: Path | None) -> tuple[dict[str, Any], str]:
+    """The YAML job file as a mapping, and where it came from (an empty mapping from the "command line" without)."""
+    if config_path is None:
+        return {}, "command line"
+    loaded = load_yaml(config_path)
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{config_path}: expected a mapping of keys at the top level")
+    return loaded, str(config_path)
+
+
 def locate(config_path: Path | None, storage_url: str | None, backup_id: str | None) -> Located:
-    raw: dict[str, Any] = {}
-    source = "command line"
-    if config_path is not None:
-        loaded = load_yaml(config_path)
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{config_path}: expected a mapping of keys at the top level")
-        raw = expand_env(loaded)
-        source = str(config_path)
+    loaded, source = _load_mapping(config_path)
+    raw = expand_env(loaded)
     storage = dict(raw.get("storage") or {})
     if storage_url:
         storage["url"] = storage_url
@@ -93,13 +97,7 @@ def locate(config_path: Path | None, storage_url: str | None, backup_id: str | N
 def job_config(model: type[M], config_path: Path | None, overrides: dict[str, Any]) -> M:
     """A job that writes to a target cluster (restore, drill): the YAML (if any) with the command-line overrides
     applied (dotted paths; None, empty and False mean "not given"), validated as one document."""
-    data: dict[str, Any] = {}
-    source = "command line"
-    if config_path is not None:
-        loaded = load_yaml(config_path)
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{config_path}: expected a mapping of keys at the top level")
-        data, source = loaded, str(config_path)
+    data, source = _load_mapping(config_path)
     for path, value in overrides.items():
         if value is None or value == () or value is False:
             continue

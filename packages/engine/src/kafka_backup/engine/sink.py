@@ -122,8 +122,6 @@ class Sink:
         self._queued = 0
         """Records handed to the producer since the last flush; each gets exactly one delivery report."""
         self._chunk = self.limiter.chunk()
-        self._since_check_records = 0
-        self._since_check_bytes = 0
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         # runs once per record: sorted into partitions here, so flush() hands the lists out as they are
@@ -139,42 +137,30 @@ class Sink:
         while (left := deadline - time.monotonic()) > 0:
             self.producer.poll(min(left, 0.1))
 
-    def produce(
+    def _produce_when_room(
         self,
         topic: str,
         partition: int,
-        *,
         key: bytes | None,
         value: bytes | None,
         timestamp: int,
         headers: HeaderList | None,
-        size: int,
     ) -> None:
-        """Queue one record (asynchronous). ``timestamp`` <= 0 lets the producer stamp the current time."""
+        """Queue one record once the producer's queue has room, serving delivery reports meanwhile."""
         while True:
             try:
                 self.producer.produce(
                     topic,
-                    value=value,
-                    key=key,
-                    partition=partition,
-                    timestamp=timestamp if timestamp > 0 else 0,
-                    headers=headers,
+                    value,
+                    key,
+                    partition,
                     on_delivery=self._on_delivery,
+                    timestamp=timestamp,
+                    headers=headers,
                 )
-                self._queued += 1
-                break
+                return
             except BufferError:
                 self.producer.poll(0.05)
-            except KafkaException as exc:
-                raise self._error(exc, topic) from None
-        if self.limiter.active:
-            self._since_check_records += 1
-            self._since_check_bytes += size
-            if self._since_check_records >= self._chunk:
-                self.limiter.wait = self._wait
-                self.limiter.account(self._since_check_records, self._since_check_bytes)
-                self._since_check_records = self._since_check_bytes = 0
 
     def produce_columns(
         self,
@@ -188,8 +174,8 @@ class Sink:
         headers: Sequence[HeaderList | None],
         sizes: Sequence[int],
     ) -> None:
-        """Queue the records at ``indices`` of these columns, in order: what :meth:`produce` does per record, in one
-        loop without a Python call of ours per record (``timestamps`` of 0 let the producer stamp the time)."""
+        """Queue the records at ``indices`` of these columns, in order, asynchronously, in one loop without a Python
+        call of ours per record (``timestamps`` of 0 let the producer stamp the time); paced by the rate limit."""
         produce = self.producer.produce
         report = self._on_delivery
         pending = list(indices)
@@ -207,17 +193,11 @@ class Sink:
                         timestamp=timestamps[i],
                         headers=headers[i],
                     )
-                except BufferError:  # the producer's queue is full: serve delivery reports, then queue this one
-                    self.produce(
-                        topic,
-                        partitions[i],
-                        key=keys[i],
-                        value=values[i],
-                        timestamp=timestamps[i],
-                        headers=headers[i],
-                        size=sizes[i],
-                    )
-                    self._queued -= 1  # counted below with the rest
+                except BufferError:  # the producer's queue is full
+                    try:
+                        self._produce_when_room(topic, partitions[i], keys[i], values[i], timestamps[i], headers[i])
+                    except KafkaException as exc:
+                        raise self._error(exc, topic) from None
                 except KafkaException as exc:
                     raise self._error(exc, topic) from None
             self._queued += len(part)
