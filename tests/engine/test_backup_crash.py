@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient
 
 from engine.backup_helpers import backup_config, backup_rows, referenced_segments
 from rig.kafka import KafkaEndpoint
@@ -35,10 +36,10 @@ def fill(kafka: KafkaEndpoint, topic: str, records: int) -> None:
     assert producer.flush(60) == 0
 
 
-def start_worker(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
+def start_worker(config_path: Path, log_path: Path, *args: str) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "kafka_backup.cli", "backup", "--config", str(config_path)],
+            [sys.executable, "-m", "kafka_backup.cli", "backup", "--config", str(config_path), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "KAFKA_BACKUP_LOG_FORMAT": "json"},
@@ -53,6 +54,27 @@ def committed_segments(root: Path, backup_id: str, topic: str) -> int:
         except (json.JSONDecodeError, FileNotFoundError):
             continue  # never happens with atomic replace; tolerate anyway so the poll cannot crash the test
     return total
+
+
+def group_shares(kafka: KafkaEndpoint, group: str) -> dict[int, set[int]]:
+    """The partitions each live member of ``group`` holds, by the worker's process id (from its ``client.id``)."""
+    admin = AdminClient(kafka.client_config())
+    try:
+        described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    except KafkaException:
+        return {}
+    shares: dict[int, set[int]] = {}
+    for member in described.members:
+        parts = {tp.partition for tp in member.assignment.topic_partitions} if member.assignment else set()
+        if parts:
+            shares[int(member.client_id.rsplit("-", 1)[1])] = parts
+    return shares
+
+
+def next_offset(root: Path, backup_id: str, topic: str, partition: int) -> int:
+    """Where the committed backup of one partition ends (its manifest's ``next_offset``; 0 without a manifest)."""
+    path = root / backup_id / "topics" / topic / str(partition) / "manifest.json"
+    return int(json.loads(path.read_text())["next_offset"]) if path.exists() else 0
 
 
 def wait_for(predicate: object, timeout: float, what: str) -> None:
@@ -114,14 +136,22 @@ class TestTwoWorkers:
         log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
         worker_a = start_worker(config, log_a)
         worker_b = start_worker(config, log_b)
+        group = "kafka-backup.duo"
         try:
-            wait_for(lambda: b"partition_assigned" in log_b.read_bytes(), 60, "worker B to own partitions")
-            wait_for(lambda: b"partition_assigned" in log_a.read_bytes(), 60, "worker A to own partitions")
+            # observable in the cluster, not in log lines: both members hold partitions in the group
+            wait_for(lambda: len(group_shares(kafka, group)) == 2, 90, "both workers to own partitions")
             wait_for(lambda: committed_segments(tmp_path / "store", "duo", topic_name) >= 6, 60, "6 segments")
+            share_a = group_shares(kafka, group).get(worker_a.pid, set())
         finally:
             worker_a.send_signal(signal.SIGKILL)
             worker_a.wait()
+        assert share_a, "worker A owned nothing when it was killed; the test proved nothing"
+        targets = json.loads((tmp_path / "store" / "duo" / "snapshot.json").read_text())["targets"][topic_name]
+        unfinished = [p for p in share_a if next_offset(tmp_path / "store", "duo", topic_name, p) < targets[str(p)]]
+        assert unfinished, (
+            f"worker A had finished its partitions {sorted(share_a)} before the kill; nothing to take over"
+        )
         assert worker_b.wait(timeout=240) == 0, log_b.read_text()[-3000:]
-        assigned_b = [json.loads(line) for line in log_b.read_text().splitlines() if "partition_assigned" in line]
-        assert len({(e["topic"], e["partition"]) for e in assigned_b}) == PARTITIONS, "B never took over A's share"
+        for p in unfinished:  # the survivor finished what the dead worker left
+            assert next_offset(tmp_path / "store", "duo", topic_name, p) >= targets[str(p)], f"partition {p}"
         assert_exact(kafka, tmp_path / "store", "duo", topic_name)

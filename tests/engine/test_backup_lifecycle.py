@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
-import time
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -16,41 +16,72 @@ from engine.test_backup_crash import committed_segments, start_worker, wait_for
 from kafka_backup.engine.backup import BackupRun
 from kafka_backup.engine.config import BackupConfig
 from kafka_backup.telemetry.testing import MetricsCapture
-from rig.kafka import KafkaEndpoint
+from rig.kafka import KafkaEndpoint, free_port
 from rig.tricky import create_topic, read_topic
 
 
-def produce(kafka: KafkaEndpoint, topic: str, start: int, count: int) -> None:
+def produce(kafka: KafkaEndpoint, topic: str, start: int, count: int, partition: int = -1) -> None:
     producer = Producer(kafka.client_config())
     for i in range(start, start + count):
-        producer.produce(topic, key=str(i).encode(), value=f"value-{i}".encode())
+        producer.produce(topic, key=str(i).encode(), value=f"value-{i}".encode(), partition=partition)
     assert producer.flush(30) == 0
 
 
 class TestContinuousMode:
     def test_sigterm_flushes_and_exits_cleanly(self, kafka: KafkaEndpoint, topic_name: str, tmp_path: Path) -> None:
-        """A continuous backup picks up new records; SIGTERM commits the open segment and exits 0 promptly."""
+        """A continuous backup picks up new records; SIGTERM commits the open segments and exits 0."""
         create_topic(kafka.bootstrap, topic_name, 2)
-        produce(kafka, topic_name, 0, 1000)
+        for partition in (0, 1):
+            produce(kafka, topic_name, 0, 600, partition=partition)
+        # no age roll: a segment shorter than max_records can only be written by the shutdown flush
         data = backup_config(
             kafka.bootstrap, "cont", tmp_path / "s", [topic_name],
-            mode="continuous", segment={"max_records": 100_000, "max_age_s": 1.0},
+            mode="continuous", segment={"max_records": 250, "max_age_s": 3600.0},
         )  # fmt: skip
         config = tmp_path / "b.yaml"
         config.write_text(yaml.safe_dump(data))
-        worker = start_worker(config, tmp_path / "w.log")
+        port = free_port()
+        worker = start_worker(config, tmp_path / "w.log", "--expose-metrics", f"127.0.0.1:{port}")
         try:
-            wait_for(lambda: committed_segments(tmp_path / "s", "cont", topic_name) >= 2, 60, "age-rolled segments")
-            produce(kafka, topic_name, 1000, 700)  # arrives in an open segment, below every size limit
-            time.sleep(0.5)
+            wait_for(lambda: committed_segments(tmp_path / "s", "cont", topic_name) == 4, 60, "size-rolled segments")
+            for partition in (0, 1):
+                produce(kafka, topic_name, 600, 70, partition=partition)
+            # every record fetched (the client's own count) and taken into the open segments (lag 0 against the
+            # high watermark those fetches brought): only then does SIGTERM have something to flush
+            wait_for(lambda: caught_up(port, 1340), 60, "the worker to hold every record in its open segments")
+            assert committed_segments(tmp_path / "s", "cont", topic_name) == 4, "committed before the signal"
             worker.send_signal(signal.SIGTERM)
-            started = time.monotonic()
-            assert worker.wait(timeout=40) == 0, (tmp_path / "w.log").read_text()[-2000:]
-            assert time.monotonic() - started < 35
+            assert worker.wait(timeout=60) == 0, (tmp_path / "w.log").read_text()[-2000:]
         finally:
             if worker.poll() is None:
                 worker.kill()
         assert backup_rows(tmp_path / "s", "cont", topic_name) == read_topic(kafka.bootstrap, topic_name)
+        for partition in (0, 1):
+            manifest = json.loads((tmp_path / "s" / "cont" / "topics" / topic_name / str(partition) / "manifest.json")
+                                  .read_text())  # fmt: skip
+            assert manifest["next_offset"] == 670
+            assert [s["records"] for s in manifest["segments"]] == [250, 250, 170], "the shutdown flush did not run"
+
+
+def scrape(port: int) -> dict[str, float]:
+    """Sum per metric family of one scrape of a worker's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    sums: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+            sums[name] = sums.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return sums
+
+
+def caught_up(port: int, records: int) -> bool:
+    try:
+        sums = scrape(port)
+    except OSError:
+        return False
+    fetched = sums.get("kafka_backup_client_consumed_records_total", 0.0)
+    return fetched >= records and sums.get("kafka_backup_lag_records", -1.0) == 0.0
 
 
 class TestRetentionGap:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
+
 import pytest
 
 from kafka_backup.engine.config import BackupConfig, StorageConfig, parse_config
-from kafka_backup.engine.errors import ConfigError
-from kafka_backup.engine.store import StorageSettings
+from kafka_backup.engine.errors import ConfigError, StorageError
+from kafka_backup.engine.store import RetryPolicy, StorageSettings
 
 
 def backup(storage: dict[str, object]) -> BackupConfig:
@@ -78,15 +81,57 @@ class TestSettingsSection:
 
     def test_open_builds_options_from_settings(self) -> None:
         """`StorageConfig.open()` builds the fsspec options from the settings (endpoint, keys, no retries)."""
-        storage = StorageConfig.model_validate(
-            {
-                "url": "s3://bucket/prefix",
-                "settings": {"endpoint_url": "http://127.0.0.1:9", "access_key_id": "ak", "secret_access_key": "sk"},
-            }
-        )
-        store = storage.open(backup_id="b")
-        assert store.backend == "s3"
-        assert store.url == "s3://bucket/prefix"
+        with _RecordingServer() as server:
+            storage = StorageConfig.model_validate(
+                {
+                    "url": "s3://bucket/prefix",
+                    "settings": {"endpoint_url": server.url, "access_key_id": "ak-probe", "secret_access_key": "sk"},
+                }
+            )
+            store = storage.open(backup_id="b", retry=RetryPolicy(attempts=1))
+            assert store.backend == "s3"
+            assert store.url == "s3://bucket/prefix"
+            with pytest.raises(StorageError):
+                store.put("k", b"v", operation="segment")
+        # the endpoint: the request reached our server; the path style that goes with an endpoint override
+        assert server.requests, "the store never called the configured endpoint"
+        _method, path, authorization = server.requests[0]
+        assert path.startswith("/bucket/prefix/k"), path
+        # the keys: SigV4 names the access key (the secret only signs)
+        assert "Credential=ak-probe/" in authorization, authorization
+        # no retries: botocore's are off (total_max_attempts 1) and ours were set to one attempt, so one 503 is one PUT
+        assert [m for m, _, _ in server.requests] == ["PUT"], server.requests
+
+
+class _RecordingServer(http.server.ThreadingHTTPServer):
+    """A loopback HTTP server answering every request with 503, recording (method, path, Authorization)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, str]] = []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                owner.requests.append((self.command, self.path, self.headers.get("Authorization", "")))
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_HEAD = do_PUT = _answer
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def __enter__(self) -> _RecordingServer:
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
 
     def test_empty_settings_use_the_environment(self) -> None:
         """No settings and no options: `storage_settings()` is None and the environment decides."""

@@ -16,7 +16,7 @@ class TestS3Options:
         options = storage_options("s3://b/p", StorageSettings(endpoint_url="http://minio:9000"), env={})
         assert options["client_kwargs"] == {"endpoint_url": "http://minio:9000", "region_name": "us-east-1"}
         assert options["config_kwargs"]["s3"] == {"addressing_style": "path"}
-        assert options["config_kwargs"]["retries"]["max_attempts"] == 1
+        assert options["config_kwargs"]["retries"]["total_max_attempts"] == 1
         assert "key" not in options  # credentials stay with botocore's chain
 
     def test_environment_endpoint_and_region(self) -> None:

@@ -6,7 +6,6 @@ One suite, parametrized by the ``storage_target`` fixture; a backend that cannot
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -213,7 +212,6 @@ class TestErrors:
             pytest.skip("fake-gcs-server accepts any credential, so it cannot reject one (see docs/storage.md)")
         attempts = _Attempts()
         store = storage_target.store(on_retry=attempts, settings=server.bad_settings())
-        began = time.monotonic()
         for call in (
             lambda: store.put("k", b"v", operation="segment"),
             lambda: store.get("k", operation="segment"),
@@ -223,8 +221,7 @@ class TestErrors:
                 call()
             assert info.value.error_type == "auth"
             assert not info.value.retryable
-        assert attempts.retries == []
-        assert time.monotonic() - began < 5
+        assert attempts.retries == []  # rejected at once: not one retry
         assert "wrong" not in str(info.value)  # the message never carries the secret
 
     def test_missing_bucket(self, storage_target: StorageTarget) -> None:
@@ -265,10 +262,8 @@ class TestServerOutage:
         store.put("before", b"1", operation="segment")
         server.stop()
         try:
-            began = time.monotonic()
             with pytest.raises(StorageUnavailableError) as info:
                 store.get("before", operation="segment")
-            assert time.monotonic() - began < 20
             assert info.value.retryable
             assert "'before'" in str(info.value)
             assert [action for action, _ in attempts.retries] == ["get", "get"]

@@ -5,7 +5,9 @@ Why each needs help:
 - gcsfs retries every request 6 times with up to 32 s sleeps, fixed at class definition, and counts a
   ``401 Invalid Credentials`` as retryable: a stopped server or a wrong key took ~30 s per call before we saw it.
 - The Azure SDK retries connection failures 3 times with 15 s, 18 s and 24 s back-offs, and adlfs offers no knob.
-- botocore's retries are configurable per client: :mod:`.options` sets ``max_attempts=1``.
+- botocore's retries are configurable per client: :mod:`.options` sets ``total_max_attempts=1``
+  (``max_attempts`` counts retries: set to 1, a 503 was sent twice). s3fs adds a retry loop of its own around
+  every call (``S3FileSystem.retries``, 5 attempts with sleeps), set to one attempt here.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ def make_filesystem(protocol: str, options: dict[str, Any]) -> Any:
         return _gcs_class()(**options)
     if protocol in ("az", "abfs", "abfss"):
         return _azure_class()(**options)
-    return fsspec.filesystem(protocol, **options)
+    fs = fsspec.filesystem(protocol, **options)
+    if protocol in ("s3", "s3a"):
+        fs.retries = 1  # one attempt in s3fs's own loop (the instance is cached per options: same value for all)
+    return fs
 
 
 @cache

@@ -134,7 +134,7 @@ def _s3_options(settings: StorageSettings, env: Mapping[str, str]) -> dict[str, 
     config_kwargs: dict[str, Any] = {
         "connect_timeout": settings.connect_timeout,
         "read_timeout": settings.read_timeout,
-        "retries": {"max_attempts": 1, "mode": "standard"},
+        "retries": {"total_max_attempts": 1, "mode": "standard"},  # max_attempts counts retries: 1 sent twice
         "s3": {"addressing_style": "path" if path_style else "virtual"},
     }
     options: dict[str, Any] = {"client_kwargs": client_kwargs, "config_kwargs": config_kwargs}
