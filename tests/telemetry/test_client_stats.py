@@ -124,8 +124,10 @@ class TestClientStats:
         for i in range(20):
             producer.produce(topic_name, b"x" * 10, partition=i % 2)
         producer.flush(10)
-        wait_for(lambda: 20.0 in clients(capture, "kafka_backup_client_produced_records_total").values(), producer)
-        assert list(clients(capture, "kafka_backup_client_produced_records_total").values()) == [20.0]
+        # librdkafka's txmsgs counts transmissions: a batch the fresh topic's leader refused once is sent again
+        wait_for(lambda: sum(clients(capture, "kafka_backup_client_produced_records_total").values()) >= 20, producer)
+        (sent,) = clients(capture, "kafka_backup_client_produced_records_total").values()
+        assert 20 <= sent <= 40, sent
         assert capture.series("kafka_backup_client_broker_connects_total")
 
         consumer = confluent_kafka.Consumer(
@@ -136,7 +138,7 @@ class TestClientStats:
             received = 0
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and (
-                received < 20 or not clients(capture, "kafka_backup_client_consumed_records_total")
+                received < 20 or sum(clients(capture, "kafka_backup_client_consumed_records_total").values()) < 20
             ):
                 message = consumer.poll(0.1)
                 received += message is not None and message.error() is None
