@@ -3,15 +3,19 @@ SHELL := /bin/bash
 UV := scripts/uv
 RIG := PYTHONPATH=tests $(UV) run --quiet python -m rig
 
-.PHONY: setup demo test check lint typecheck unit kafka-start kafka-stop kafka-status bench otelcol dashboards dashboards-check rules-check observability
+.PHONY: setup setup-test demo test check lint typecheck unit kafka-start kafka-stop kafka-status bench otelcol dashboards dashboards-check rules-check observability
 
+# setup: what the demo needs (Python workspace, Java, the Kafka jars); setup-test: also the test rig's servers
 setup:
 	@scripts/setup.sh
+
+setup-test:
+	@scripts/setup.sh --test
 
 demo: setup
 	@scripts/demo.sh
 
-test: setup check
+test: setup-test check
 
 check: lint typecheck unit
 
@@ -48,7 +52,7 @@ rules-check:
 	promtool check rules dashboards/prometheus/*.yaml
 	cd tests/observability && promtool test rules alert-rules.test.yaml
 
-observability: setup
+observability: setup-test
 	$(UV) run pytest tests/observability
 
 # Benchmarks against kcat and Kafka's perf tools (not part of `make test`); see docs/performance.md.
@@ -56,7 +60,7 @@ observability: setup
 BENCH_SCALE ?= 1
 BENCH_ROUNDS ?= 3
 .PHONY: bench
-bench: setup
+bench: setup-test
 	PYTHONPATH=tests:. $(UV) run --quiet python -m bench --scale $(BENCH_SCALE) --rounds $(BENCH_ROUNDS)
 
 # --- storage servers (docs/storage.md): MinIO for S3, fake-gcs-server for GCS, Azurite for Azure Blob ---------------
@@ -64,10 +68,10 @@ bench: setup
 storage-install:
 	@$(RIG) storage install
 
-storage-test: setup
+storage-test: setup-test
 	$(UV) run pytest tests/storage
 
-s3-start gcs-start azure-start: setup
+s3-start gcs-start azure-start: setup-test
 	@$(RIG) $(@:-start=) start
 
 s3-stop gcs-stop azure-stop:

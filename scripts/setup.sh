@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# Everything a fresh machine needs, idempotent: uv (from PyPI), system packages, the Python workspace, Kafka jars.
+# What a fresh machine needs, idempotent. Two levels:
+#   scripts/setup.sh          the demo's needs: uv (from PyPI), Java and Maven, the Python workspace, the Kafka jars
+#   scripts/setup.sh --test   also the test rig: promtool and kcat (Debian), the OpenTelemetry Collector and the
+#                             storage servers (MinIO, fake-gcs-server, Azurite), built or fetched into .cache/
+# `make demo` runs the first, `make test` the second, so a newcomer sees a backup before the test rig is built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+level=demo
+[ "${1:-}" = "--test" ] && level=test
 
 need_apt=()
 command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
-command -v promtool >/dev/null || need_apt+=(prometheus)
-command -v kcat >/dev/null || need_apt+=(kcat)
+if [ "$level" = test ]; then
+  command -v promtool >/dev/null || need_apt+=(prometheus)
+  command -v kcat >/dev/null || need_apt+=(kcat)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "error: missing system packages: ${need_apt[*]} (install them with apt-get as root)" >&2; exit 1
   fi
   echo "installing system packages: ${need_apt[*]}"
   apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null 2>&1
   # the Debian prometheus package starts a server we do not want; tests start their own
   if systemctl list-units >/dev/null 2>&1; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
   pkill -x prometheus 2>/dev/null || true
@@ -24,6 +32,8 @@ fi
 scripts/uv sync --all-packages --locked --quiet \
   --reinstall-package kafka-backup --reinstall-package kafka-backup-engine --reinstall-package kafka-backup-telemetry
 PYTHONPATH=tests scripts/uv run --quiet python -m rig kafka fetch >/dev/null
+
+[ "$level" = test ] || exit 0
 
 # The OpenTelemetry Collector the observability tests run, built with its builder from the Go module proxy into
 # .cache/bin/otelcol-kafka-backup (skipped when the binary matches collector/builder-config.yaml and the Go version).
