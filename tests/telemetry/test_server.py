@@ -29,6 +29,7 @@ from kafka_backup.telemetry.server import (
     MetricsServer,
     serve_metrics,
 )
+from rig.kafka import taken_port
 
 
 @pytest.fixture
@@ -119,14 +120,39 @@ class TestMetricsServer:
 
     def test_taken_port_is_a_typed_error(self) -> None:
         """Binding a port another socket listens on raises MetricsServerError naming the address."""
-        with socket.socket() as holder:
-            holder.bind(("127.0.0.1", 0))
-            holder.listen()
-            port = holder.getsockname()[1]
-            with pytest.raises(MetricsServerError) as caught:
-                MetricsServer(CollectorRegistry(), port=port).start()
+        with taken_port() as port, pytest.raises(MetricsServerError) as caught:
+            MetricsServer(CollectorRegistry(), port=port).start()
         assert caught.value.code == "METRICS_SERVER_BIND_FAILED"
         assert f"127.0.0.1:{port}" in str(caught.value)
+        assert str(caught.value).endswith("(choose another port; 0 picks a free one)")
+
+    def test_taken_port_hint(self) -> None:
+        """The fix named is the caller's bind_hint, or the variable the port came from."""
+        with taken_port() as port:
+            with pytest.raises(MetricsServerError) as given:
+                serve_metrics(CollectorRegistry(), port=port, bind_hint="use --other-flag")
+            with pytest.raises(MetricsServerError) as from_env:
+                serve_metrics(CollectorRegistry(), environ={"KAFKA_BACKUP_METRICS_PORT": str(port)})
+        assert str(given.value).endswith("(use --other-flag)")
+        assert "(set KAFKA_BACKUP_METRICS_PORT to another port; 0 picks a free one)" in str(from_env.value)
+
+    def test_slow_readiness_check_delays_only_readyz(self, server: MetricsServer) -> None:
+        """While a readiness check blocks (a storage stat, say), /healthz and /metrics are still answered."""
+        entered, release = threading.Event(), threading.Event()
+
+        def blocking() -> bool:
+            entered.set()
+            return release.wait(timeout=60)
+
+        server.add_readiness_check("storage", blocking)
+        with ThreadPoolExecutor(1) as client:
+            probe = client.submit(get, f"{server.url}/readyz")
+            assert entered.wait(timeout=30)
+            assert get(f"{server.url}/healthz")[0] == 200
+            assert records_line(7.0) in get(f"{server.url}/metrics")[2]
+            assert not probe.done()
+            release.set()
+            assert probe.result()[0] == 200
 
     def test_bad_port_variable(self) -> None:
         """A non-numeric KAFKA_BACKUP_METRICS_PORT is a typed error, not a crash."""

@@ -11,9 +11,10 @@ socket is bound in ``start()`` with a backlog of ``LISTEN_BACKLOG``, so a taken 
 at once and connections made before the loop is up wait in the kernel's queue; aiohttp itself (about 0.1-0.3 s of
 imports) is imported on the serving thread, so neither the CLI's start-up nor ``start()`` pays for it. Invariants:
 
-- threads: the loop, the background render thread, and at most ``RENDER_WORKERS`` render workers, whatever the
-  number of connections (renders are CPU work and would stall the loop, so they run on the workers; a scrape served
-  from the cache, the probes and readiness checks are answered on the loop itself, so checks must be cheap);
+- threads: the loop, the background render thread, at most ``RENDER_WORKERS`` render workers and one readiness
+  worker, whatever the number of connections. Renders are CPU work and readiness checks may do I/O (the CLI's
+  storage check stats an object), so neither runs on the loop; a scrape served from the cache and ``/healthz`` are
+  answered on the loop itself, so a slow check or render never delays them;
 - a connection with no complete request for ``idle_timeout_s`` (default ``IDLE_TIMEOUT_S``) is closed, whether it
   never sent a byte, stalled mid-header or idles between keep-alive requests;
 - every request gets an answer or its connection is closed: aiohttp's parser answers anything it cannot parse
@@ -45,6 +46,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -96,7 +98,7 @@ SHUTDOWN_GRACE_S = 0.01
 """How long ``stop()`` lets a request in progress finish before cancelling it."""
 
 ReadinessCheck = Callable[[], bool]
-"""Returns True when its component is ready; raising counts as not ready. Called on the serving loop: keep it cheap."""
+"""Returns True when its component is ready; raising counts as not ready. Checks run one at a time on one thread."""
 
 _log = logging.getLogger("kafka_backup.telemetry")
 Encoder = Callable[[Any], bytes]
@@ -197,11 +199,22 @@ class _ExpositionCache:
         return bodies
 
 
+@dataclass(frozen=True)
+class _Serving:
+    """What one ``start()`` creates and the matching ``stop()`` ends."""
+
+    loop: asyncio.AbstractEventLoop
+    stopped: asyncio.Future[None]  # resolved by stop(): the loop closes every connection and ends
+    renderers: ThreadPoolExecutor
+    checker: ThreadPoolExecutor  # readiness checks, one at a time
+
+
 class MetricsServer:
     """Serves a registry and the health probes from a background thread; ``port=0`` picks a free port.
 
     ``refresh_interval_ms`` (default ``DEFAULT_REFRESH_INTERVAL_MS``): how often the exposition is rendered in the
     background while scraped; ``0`` renders on every scrape. ``idle_timeout_s``: see ``IDLE_TIMEOUT_S``.
+    ``bind_hint``: the fix a ``MetricsServerError`` suggests when the address is taken (see its docstring).
     """
 
     def __init__(
@@ -214,6 +227,7 @@ class MetricsServer:
         checks: Mapping[str, ReadinessCheck] | None = None,
         refresh_interval_ms: int = DEFAULT_REFRESH_INTERVAL_MS,
         idle_timeout_s: float = IDLE_TIMEOUT_S,
+        bind_hint: str | None = None,
     ) -> None:
         if refresh_interval_ms < 0:
             raise ValueError(f"refresh_interval_ms must be >= 0, not {refresh_interval_ms}")
@@ -224,15 +238,14 @@ class MetricsServer:
         self.path = path if path.startswith("/") else f"/{path}"
         self.refresh_interval_ms = refresh_interval_ms
         self.idle_timeout_s = idle_timeout_s
+        self.bind_hint = bind_hint
         self._metrics_app = make_wsgi_app(registry)
         self._render_lock = threading.Lock()
         interval_s = refresh_interval_ms / 1000
         self._cache = _ExpositionCache(registry, interval_s, self._render_lock) if refresh_interval_ms > 0 else None
         self._checks: dict[str, ReadinessCheck] = dict(checks or {})
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_serving: asyncio.Future[None] | None = None
-        self._workers: ThreadPoolExecutor | None = None
+        self._serving: _Serving | None = None
         self._thread: threading.Thread | None = None
         self._refresher: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -257,20 +270,22 @@ class MetricsServer:
         try:
             sock = socket.create_server((self.host, self.port), family=family, backlog=LISTEN_BACKLOG)
         except OSError as error:
-            raise MetricsServerError(self.host, self.port, error.strerror or str(error)) from error
+            raise MetricsServerError(self.host, self.port, error.strerror or str(error), hint=self.bind_hint) from error
         self.port = sock.getsockname()[1]
         self._stopping.clear()
         self._wake.clear()
         loop = asyncio.new_event_loop()
-        stop_serving: asyncio.Future[None] = loop.create_future()
-        self._loop, self._stop_serving = loop, stop_serving
-        self._workers = ThreadPoolExecutor(RENDER_WORKERS, thread_name_prefix="metrics-worker")
+        serving = _Serving(
+            loop=loop,
+            stopped=loop.create_future(),
+            renderers=ThreadPoolExecutor(RENDER_WORKERS, thread_name_prefix="metrics-worker"),
+            checker=ThreadPoolExecutor(1, thread_name_prefix="metrics-check"),
+        )
+        self._serving = serving
         if self._cache is not None:
             self._refresher = threading.Thread(target=self._refresh_loop, name="metrics-render", daemon=True)
             self._refresher.start()
-        self._thread = threading.Thread(
-            target=self._serve, args=(loop, sock, stop_serving), name="metrics-server", daemon=True
-        )
+        self._thread = threading.Thread(target=self._serve, args=(serving, sock), name="metrics-server", daemon=True)
         self._thread.start()
         return self
 
@@ -280,19 +295,19 @@ class MetricsServer:
         self._wake.set()
         if self._cache is not None:
             self._cache.clear()  # a scrape still in flight renders fresh values
-        loop, stop_serving = self._loop, self._stop_serving
-        if loop is not None and stop_serving is not None:
+        serving = self._serving
+        if serving is not None:
             # RuntimeError: the loop is closed, serving already ended (its failure was logged)
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, stop_serving)
+                serving.loop.call_soon_threadsafe(_resolve, serving.stopped)
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        self._loop = self._stop_serving = None
-        if self._workers is not None:
-            # A render in flight finishes on its own and is dropped; stop() does not wait for it.
-            self._workers.shutdown(wait=False, cancel_futures=True)
-            self._workers = None
+        self._serving = None
+        if serving is not None:
+            for pool in (serving.renderers, serving.checker):
+                # A render or check in flight finishes on its own and is dropped; stop() does not wait for it.
+                pool.shutdown(wait=False, cancel_futures=True)
         if self._refresher is not None:
             self._refresher.join()
             self._refresher = None
@@ -305,26 +320,26 @@ class MetricsServer:
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
-    def _serve(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, stopped: asyncio.Future[None]) -> None:
+    def _serve(self, serving: _Serving, sock: socket.socket) -> None:
         """The serving thread: the event loop runs until ``stop()``; the socket is closed however this ends."""
         try:
-            from kafka_backup.telemetry import serving  # noqa: PLC0415 - aiohttp, imported here and only to serve
+            from kafka_backup.telemetry.serving import serve  # noqa: PLC0415 - aiohttp: imported here, only to serve
 
-            loop.run_until_complete(
-                serving.serve(
+            serving.loop.run_until_complete(
+                serve(
                     sock,
                     self._handle,
                     backlog=LISTEN_BACKLOG,
                     idle_timeout_s=self.idle_timeout_s,
                     shutdown_grace_s=SHUTDOWN_GRACE_S,
-                    stopped=stopped,
+                    stopped=serving.stopped,
                 )
             )
         except Exception:
             _log.exception("metrics_server_failed")
         finally:
             sock.close()
-            loop.close()
+            serving.loop.close()
 
     async def _handle(self, request: web.BaseRequest) -> Answer:
         path = request.path
@@ -333,11 +348,17 @@ class MetricsServer:
         if path == "/healthz":
             return _text(200, "ok\n")
         if path == "/readyz":
-            failing = self._ready()
+            serving = self._running()
+            failing = await serving.loop.run_in_executor(serving.checker, self._ready)
             if failing:
                 return _text(503, "not ready: " + ", ".join(failing) + "\n")
             return _text(200, "ok\n")
         return _text(404, f"not found; try {self.path}, /healthz or /readyz\n")
+
+    def _running(self) -> _Serving:
+        serving = self._serving
+        assert serving is not None  # set by start(); stop() clears it only after the loop has ended
+        return serving
 
     def _refresh_loop(self) -> None:
         cache = self._cache
@@ -379,10 +400,7 @@ class MetricsServer:
         return failing
 
     async def _metrics(self, request: web.BaseRequest) -> Answer:
-        loop, workers = self._loop, self._workers
-        # set by start(), cleared by stop() only after the loop has ended
-        assert loop is not None
-        assert workers is not None
+        serving = self._running()
         accept = ",".join(request.headers.getall("Accept", []))
         accept_encoding = ",".join(request.headers.getall("Accept-Encoding", []))
         cache = self._cache
@@ -395,7 +413,7 @@ class MetricsServer:
                 "HTTP_ACCEPT": accept,
                 "HTTP_ACCEPT_ENCODING": accept_encoding,
             }
-            return await loop.run_in_executor(workers, self._prometheus_app, environ)
+            return await serving.loop.run_in_executor(serving.renderers, self._prometheus_app, environ)
         encoder, content_type = choose_encoder(accept)
         gzipped = gzip_accepted(accept_encoding)
         key = (content_type, gzipped)
@@ -403,7 +421,7 @@ class MetricsServer:
         self._wake.set()
         body = cache.fresh(key)
         if body is None:
-            body = await loop.run_in_executor(workers, cache.body, key, encoder)
+            body = await serving.loop.run_in_executor(serving.renderers, cache.body, key, encoder)
         headers = [("Content-Type", content_type)]
         if gzipped:
             headers.append(("Content-Encoding", "gzip"))
@@ -441,19 +459,23 @@ def serve_metrics(
     environ: Mapping[str, str] | None = None,
     refresh_interval_ms: int = DEFAULT_REFRESH_INTERVAL_MS,
     idle_timeout_s: float = IDLE_TIMEOUT_S,
+    bind_hint: str | None = None,
 ) -> MetricsServer:
     """Start a ``MetricsServer``; unset arguments come from ``KAFKA_BACKUP_METRICS_HOST/PORT/PATH``, then defaults.
 
-    Raises ``MetricsServerError`` for a taken port or a non-numeric ``KAFKA_BACKUP_METRICS_PORT``.
+    Raises ``MetricsServerError`` for a taken port or a non-numeric ``KAFKA_BACKUP_METRICS_PORT``; its hint is
+    ``bind_hint`` (how the caller's user picks another port), else names the variable when the port came from it.
     """
     env = os.environ if environ is None else environ
     host = host or env.get(names.KAFKA_BACKUP_METRICS_HOST, "").strip() or DEFAULT_HOST
     if port is None:
         raw = env.get(names.KAFKA_BACKUP_METRICS_PORT, "").strip()
+        bind_hint = bind_hint or f"set {names.KAFKA_BACKUP_METRICS_PORT} to another port; 0 picks a free one"
         try:
             port = int(raw) if raw else DEFAULT_PORT
         except ValueError as error:
-            raise MetricsServerError(host, -1, f"{names.KAFKA_BACKUP_METRICS_PORT}={raw!r} is not a port") from error
+            reason = f"{names.KAFKA_BACKUP_METRICS_PORT}={raw!r} is not a port"
+            raise MetricsServerError(host, -1, reason, hint=bind_hint) from error
     path = path or env.get(names.KAFKA_BACKUP_METRICS_PATH, "").strip() or DEFAULT_PATH
     return MetricsServer(
         registry,
@@ -463,4 +485,5 @@ def serve_metrics(
         checks=checks,
         refresh_interval_ms=refresh_interval_ms,
         idle_timeout_s=idle_timeout_s,
+        bind_hint=bind_hint,
     ).start()
