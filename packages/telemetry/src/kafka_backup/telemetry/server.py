@@ -17,10 +17,13 @@ imports) is imported on the serving thread, so neither the CLI's start-up nor ``
   answered on the loop itself, so a slow check or render never delays them;
 - a connection with no complete request for ``idle_timeout_s`` (default ``IDLE_TIMEOUT_S``) is closed, whether it
   never sent a byte, stalled mid-header or idles between keep-alive requests;
-- every request gets an answer or its connection is closed: aiohttp's parser answers anything it cannot parse
-  (HTTP/0.9, garbage, oversized headers) with ``400`` and closes;
-- ``stop()`` closes the listening socket and every connection and returns without waiting for a render in flight
-  (its result is dropped).
+- every request gets an answer and then, unless kept alive, a closed connection: HTTP/0.9 (a request line without
+  a version) is answered like any GET, and whatever aiohttp's parser rejects (garbage, oversized headers) gets
+  ``400`` (see ``serving``);
+- ``stop()`` closes the listening socket and every connection and returns without waiting for a render or check
+  in flight (its result is dropped). It takes about a millisecond with a few connections open; closing each one
+  costs about 80 µs of CPU (so about 0.1 s with a thousand open), and a ``stop()`` right after ``start()`` waits
+  for aiohttp's import to finish.
 
 Cached exposition. Rendering costs about 25-30 µs per series in pure Python (the OTel SDK collects, the Prometheus
 reader converts every point into ``prometheus_client`` families, which render the text), so 10,000 series take
