@@ -1,8 +1,8 @@
 """aiohttp's side of ``MetricsServer``: serve a bound socket on the running loop until told to stop.
 
-Imported only by the serving thread (``server.MetricsServer`` starts it), so a process that never serves never
-imports aiohttp. ``server.py`` answers requests with plain ``(status, headers, body)`` tuples; this module turns
-them into responses, so aiohttp stays behind this one function.
+Imported only by ``MetricsServer.start()``, so a process that never serves never imports aiohttp. ``server.py``
+answers requests with plain ``(status, headers, body)`` tuples; this module turns them into responses, so aiohttp
+stays behind this one function.
 """
 
 from __future__ import annotations
