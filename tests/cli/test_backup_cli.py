@@ -15,7 +15,8 @@ import yaml
 from confluent_kafka import Producer
 
 from engine.backup_helpers import backup_config
-from rig.kafka import KafkaEndpoint, free_port
+from kafka_backup.engine.config import BackupConfig, MetricsConfig
+from rig.kafka import KafkaEndpoint, free_port, taken_port
 from rig.tricky import create_topic
 
 
@@ -148,6 +149,23 @@ class TestBackupCliErrors:
         result = run_cli("backup")
         assert result.returncode == 2
         assert "Missing option '--config'" in result.stderr
+
+    def test_taken_metrics_port_names_real_flags(self, tmp_path: Path) -> None:
+        """A taken metrics port: exit 2 before connecting, naming the flag (or config key) that picks another port."""
+        data = backup_config(f"127.0.0.1:{free_port()}", "x", tmp_path / "s", ["*"])
+        with taken_port() as port:
+            flag = run_cli("backup", "--config", str(write_config(tmp_path, data)), "--expose-metrics", str(port))
+            service = run_cli("service", "--config", str(write_config(tmp_path, {**data, "metrics": {"port": port}})))
+        assert (flag.returncode, service.returncode) == (2, 2)
+        flag_line, service_line = one_error_line(flag.stderr), one_error_line(service.stderr)
+        assert flag_line.startswith(f"error[METRICS_SERVER_BIND_FAILED]: cannot serve metrics on 127.0.0.1:{port}")
+        assert "--expose-metrics [HOST:]PORT" in flag_line
+        assert "metrics.port" in service_line
+        assert "--expose-metrics [HOST:]PORT" in service_line
+        # both exist: the flag on the command, the key in the config model
+        assert "--expose-metrics [HOST:]PORT" in run_cli("backup", "--help").stdout
+        assert "port" in MetricsConfig.model_fields
+        assert BackupConfig.model_fields["metrics"].annotation is MetricsConfig
 
     def test_bad_expose_metrics_value(self, tmp_path: Path) -> None:
         """--expose-metrics with a non-port: usage error, exit 2."""

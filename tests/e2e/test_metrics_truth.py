@@ -25,7 +25,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.backup_helpers import backup_config
+from kafka_backup.engine.errors import BackupError, StorageError
 from kafka_backup.engine.store.options import storage_options
+from kafka_backup.engine.validate import DEFECT_KINDS
 from kafka_backup.telemetry import CATALOG
 from rig.kafka import KafkaEndpoint, free_port
 from rig.storage import DEFAULT_BUCKET, StorageServer
@@ -34,12 +36,14 @@ from rig.tricky import create_topic, read_topic
 RECORDS = 30_000
 PARTITIONS = 3
 CONSUMED = 9000
-# families that only appear when something goes wrong: checked by TestErrorFamilies below
-NOT_IN_A_CLEAN_RUN = {
+# counted only when something goes wrong, but created at zero when a run starts: TestErrorFamilies checks both
+ERROR_FAMILIES = {
     "kafka_backup_errors_total",
     "kafka_backup_retries_total",
     "kafka_backup_storage_errors_total",
 }
+REQUIRED_SOURCES = {"prd", "reference", "prd+reference"}
+"""Families the two primary specifications require (the PRD, the reference tool's metrics)."""
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
@@ -176,6 +180,18 @@ def manifests(root: Path) -> list[dict[str, object]]:
     return [json.loads(p.read_text()) for p in sorted((root / "truth" / "topics").glob("*/*/manifest.json"))]
 
 
+def families_of(*scrapes: Scrape) -> set[str]:
+    """The family names with samples in any of ``scrapes`` (histogram and counter sample suffixes removed)."""
+    seen: set[str] = set()
+    for scrape in scrapes:
+        for sample_name in scrape.families():
+            family = sample_name
+            for suffix in ("_bucket", "_count", "_sum", "_created"):
+                family = family.removesuffix(suffix)
+            seen.add(family)
+    return seen
+
+
 class TestBackupMetricsTruth:
     def test_records_total_equals_records_in_backup(self, flow: Flow) -> None:
         """Σ kafka_backup_records_total equals the records the manifests hold (and the source topic holds)."""
@@ -259,14 +275,8 @@ class TestDrillMetricsTruth:
 class TestEveryFamily:
     def test_every_catalog_family_is_emitted_by_the_flow(self, flow: Flow) -> None:
         """Each catalog family has samples in some command's scrape (none registered and never updated)."""
-        seen: set[str] = set()
-        for scrape in (flow.backup, flow.restore, flow.reset, flow.validate, flow.drill):
-            for sample_name in scrape.families():
-                family = sample_name
-                for suffix in ("_bucket", "_count", "_sum", "_created"):
-                    family = family.removesuffix(suffix)
-                seen.add(family)
-        expected = {f.name for f in CATALOG} - NOT_IN_A_CLEAN_RUN
+        seen = families_of(flow.backup, flow.restore, flow.reset, flow.validate, flow.drill)
+        expected = {f.name for f in CATALOG}
         missing = sorted(expected - seen)
         assert missing == [], ", ".join(missing)
 
@@ -287,6 +297,39 @@ class TestEveryFamily:
 
 
 class TestErrorFamilies:
+    def test_clean_flow_exposes_every_required_family(self, flow: Flow) -> None:
+        """backup, restore, offset-reset and validate, all clean: every family the specs require has series."""
+        required = {f.name for f in CATALOG if f.source in REQUIRED_SOURCES}
+        assert len(required) == 32
+        exposed = required & families_of(flow.backup, flow.restore, flow.reset, flow.validate)
+        assert sorted(required - exposed) == []
+
+    @pytest.mark.parametrize(
+        ("command", "operation"),
+        [("backup", "backup"), ("restore", "restore"), ("reset", "offset_reset"), ("validate", "validate")],
+    )
+    def test_error_series_start_at_zero(self, flow: Flow, command: str, operation: str) -> None:
+        """Each command exposes its own error series at 0: one per stable error code (validate: per defect kind)."""
+        scrape: Scrape = getattr(flow, command)
+        errors = [(lbl, v) for lbl, v in scrape.values("kafka_backup_errors_total") if lbl["operation"] == operation]
+        expected = {kind.upper() for kind in DEFECT_KINDS} if operation == "validate" else set(BackupError.codes())
+        assert {lbl["error_type"] for lbl, _ in errors} >= expected
+        assert {lbl["backup_id"] for lbl, _ in errors} == {"truth"}
+        assert all(v == 0 for _, v in errors), errors
+
+    def test_storage_series_start_at_zero(self, flow: Flow) -> None:
+        """The backup's store: a storage-error series per type and a retry series per call and retried type, at 0."""
+        storage = flow.backup.values("kafka_backup_storage_errors_total")
+        assert {(lbl["backend"], lbl["error_type"]) for lbl, _ in storage} == {
+            ("filesystem", error_type) for error_type in StorageError.error_types()
+        }
+        retries = [
+            (lbl, v) for lbl, v in flow.backup.values("kafka_backup_retries_total") if lbl["backup_id"] == "truth"
+        ]
+        assert {lbl["reason"] for lbl, _ in retries} == set(StorageError.error_types(retryable=True))
+        assert {lbl["operation"] for lbl, _ in retries} >= {"storage_put", "storage_get", "storage_list"}
+        assert all(v == 0 for _, v in storage + retries)
+
     def test_outage_counts_retries_storage_errors_and_the_failure(
         self, kafka: KafkaEndpoint, s3_server: StorageServer, tmp_path: Path
     ) -> None:
@@ -317,4 +360,4 @@ class TestErrorFamilies:
         failures = [lbl for lbl, v in scrape.values("kafka_backup_errors_total") if v >= 1]
         assert any(lbl["operation"] == "backup" and lbl["error_type"].startswith("STORAGE_") for lbl in failures)
         assert scrape.total("kafka_backup_duration_seconds_count", backup_id="outage", status="failure") == 1
-        assert {n.removesuffix("_total") + "_total" for n in scrape.samples if scrape.samples[n]} >= NOT_IN_A_CLEAN_RUN
+        assert {n.removesuffix("_total") + "_total" for n in scrape.samples if scrape.samples[n]} >= ERROR_FAMILIES

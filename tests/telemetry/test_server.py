@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import logging
+import resource
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -16,7 +20,16 @@ from prometheus_client import CollectorRegistry
 from kafka_backup.telemetry.catalog import Metrics
 from kafka_backup.telemetry.errors import MetricsServerError
 from kafka_backup.telemetry.providers import Telemetry, setup
-from kafka_backup.telemetry.server import DEFAULT_HOST, DEFAULT_PATH, DEFAULT_PORT, MetricsServer, serve_metrics
+from kafka_backup.telemetry.server import (
+    DEFAULT_HOST,
+    DEFAULT_PATH,
+    DEFAULT_PORT,
+    LISTEN_BACKLOG,
+    RENDER_WORKERS,
+    MetricsServer,
+    serve_metrics,
+)
+from rig.kafka import taken_port
 
 
 @pytest.fixture
@@ -107,14 +120,39 @@ class TestMetricsServer:
 
     def test_taken_port_is_a_typed_error(self) -> None:
         """Binding a port another socket listens on raises MetricsServerError naming the address."""
-        with socket.socket() as holder:
-            holder.bind(("127.0.0.1", 0))
-            holder.listen()
-            port = holder.getsockname()[1]
-            with pytest.raises(MetricsServerError) as caught:
-                MetricsServer(CollectorRegistry(), port=port).start()
+        with taken_port() as port, pytest.raises(MetricsServerError) as caught:
+            MetricsServer(CollectorRegistry(), port=port).start()
         assert caught.value.code == "METRICS_SERVER_BIND_FAILED"
         assert f"127.0.0.1:{port}" in str(caught.value)
+        assert str(caught.value).endswith("(choose another port; 0 picks a free one)")
+
+    def test_taken_port_hint(self) -> None:
+        """The fix named is the caller's bind_hint, or the variable the port came from."""
+        with taken_port() as port:
+            with pytest.raises(MetricsServerError) as given:
+                serve_metrics(CollectorRegistry(), port=port, bind_hint="use --other-flag")
+            with pytest.raises(MetricsServerError) as from_env:
+                serve_metrics(CollectorRegistry(), environ={"KAFKA_BACKUP_METRICS_PORT": str(port)})
+        assert str(given.value).endswith("(use --other-flag)")
+        assert "(set KAFKA_BACKUP_METRICS_PORT to another port; 0 picks a free one)" in str(from_env.value)
+
+    def test_slow_readiness_check_delays_only_readyz(self, server: MetricsServer) -> None:
+        """While a readiness check blocks (a storage stat, say), /healthz and /metrics are still answered."""
+        entered, release = threading.Event(), threading.Event()
+
+        def blocking() -> bool:
+            entered.set()
+            return release.wait(timeout=60)
+
+        server.add_readiness_check("storage", blocking)
+        with ThreadPoolExecutor(1) as client:
+            probe = client.submit(get, f"{server.url}/readyz")
+            assert entered.wait(timeout=30)
+            assert get(f"{server.url}/healthz")[0] == 200
+            assert records_line(7.0) in get(f"{server.url}/metrics")[2]
+            assert not probe.done()
+            release.set()
+            assert probe.result()[0] == 200
 
     def test_bad_port_variable(self) -> None:
         """A non-numeric KAFKA_BACKUP_METRICS_PORT is a typed error, not a crash."""
@@ -245,3 +283,101 @@ class TestCachedExposition:
         """A negative refresh interval is a caller error."""
         with pytest.raises(ValueError, match="refresh_interval_ms"):
             MetricsServer(CollectorRegistry(), refresh_interval_ms=-1)
+
+
+def native_threads() -> int:
+    """Threads of this process as the kernel counts them (librdkafka's and the SDK's included)."""
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
+
+
+def exchange(server: MetricsServer, raw: bytes) -> bytes:
+    """Send raw bytes on a fresh connection and read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(raw)
+        return read_until_closed(sock)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (socket timeout: it never did)."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+@pytest.fixture
+def many_files() -> Iterator[None]:
+    """Room for a few thousand sockets (1,000 idle clients plus the server's side of each)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4096 if hard == resource.RLIM_INFINITY else min(hard, 4096)
+    if wanted < 2500:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} leaves no room for 1,000 idle connections")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+class TestUnderLoad:
+    def test_listen_backlog_holds_a_burst(self, server: MetricsServer) -> None:
+        """The listening socket queues at least 128 connections (today's kernel caps it at somaxconn)."""
+        assert LISTEN_BACKLOG >= 128
+
+    def test_200_concurrent_scrapes_all_succeed(self, server: MetricsServer) -> None:
+        """200 scrapes released at once all get the full exposition."""
+        start = threading.Barrier(200)
+
+        def scrape(_client: int) -> tuple[int, bytes]:
+            start.wait()
+            status, _, body = get(f"{server.url}/metrics")
+            return status, body
+
+        with ThreadPoolExecutor(200) as clients:
+            answers = list(clients.map(scrape, range(200)))
+        assert [status for status, _ in answers] == [200] * 200
+        assert all(records_line(7.0) in body for _, body in answers)
+
+    def test_1000_idle_connections_cost_no_threads(self, server: MetricsServer, many_files: None) -> None:
+        """1,000 connections that never send a byte add no thread, and scrapes and probes are served meanwhile."""
+        assert get(f"{server.url}/metrics")[0] == 200  # the render workers exist from here on
+        before = native_threads()
+        idle = [socket.create_connection(("127.0.0.1", server.port), timeout=30) for _ in range(1000)]
+        try:
+            # The kernel hands connections over in order, so once this one is answered all 1,000 were accepted.
+            status, _, body = get(f"{server.url}/metrics")
+            assert status == 200
+            assert records_line(7.0) in body
+            assert get(f"{server.url}/healthz")[0] == 200
+            assert native_threads() <= before + RENDER_WORKERS
+            server.stop()
+            assert all(read_until_closed(sock) == b"" for sock in idle)  # stop() closed every one of them
+        finally:
+            for sock in idle:
+                sock.close()
+
+    def test_idle_connections_are_closed(self, telemetry: Telemetry) -> None:
+        """Silent, half-sent and finished keep-alive connections are all closed after the idle timeout."""
+        with MetricsServer(telemetry.registry, port=0, idle_timeout_s=0.3) as server:
+            address = ("127.0.0.1", server.port)
+            with (
+                socket.create_connection(address, timeout=30) as silent,
+                socket.create_connection(address, timeout=30) as half_sent,
+                socket.create_connection(address, timeout=30) as kept_alive,
+            ):
+                half_sent.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                kept_alive.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert read_until_closed(silent) == b""
+                assert read_until_closed(half_sent) == b""
+                answer = read_until_closed(kept_alive)
+                assert answer.startswith(b"HTTP/1.1 200")
+                assert answer.endswith(b"ok\n")
+
+    def test_every_request_is_answered(self, server: MetricsServer, caplog: pytest.LogCaptureFixture) -> None:
+        """HTTP/0.9, HTTP/1.0, garbage and oversized requests: each answered, then closed; no error logged."""
+        assert exchange(server, b"GET /healthz\r\n").endswith(b"\r\n\r\nok\n")
+        assert records_line(7.0) in exchange(server, b"GET /metrics\n")
+        assert exchange(server, b"GET /healthz HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
+        assert exchange(server, b"garbage\r\n\r\n").startswith(b"HTTP/1.0 400")
+        huge = b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 100_000 + b"\r\n\r\n"
+        assert exchange(server, huge).startswith(b"HTTP/1.0 400")
+        assert [record.levelname for record in caplog.records if record.levelno >= logging.WARNING] == []

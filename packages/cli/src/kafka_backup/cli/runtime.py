@@ -114,7 +114,9 @@ def telemetry_session(
     listen = options.expose or (config_endpoint[:2] if config_endpoint else None)
     if listen is not None:
         path = config_endpoint[2] if config_endpoint else None
-        server = serve_metrics(telemetry.registry, host=listen[0], port=listen[1], path=path, checks=checks)
+        server = serve_metrics(
+            telemetry.registry, host=listen[0], port=listen[1], path=path, checks=checks, bind_hint=_bind_hint(options)
+        )
         click.echo(f"serving metrics at {server.url}", err=True)
     try:
         yield telemetry
@@ -128,6 +130,13 @@ def telemetry_session(
             if server is not None:
                 server.stop()
             telemetry.shutdown()
+
+
+def _bind_hint(options: MetricsOptions) -> str:
+    """How to pick another port: the flag when it was given, else the config key it overrides."""
+    if options.expose is not None:
+        return "choose another port with --expose-metrics [HOST:]PORT; 0 picks a free one"
+    return "set metrics.port in the config to another port, or pass --expose-metrics [HOST:]PORT; 0 picks a free one"
 
 
 __all__ = ["MetricsOptions", "kafka_logger", "metrics_options", "parse_listen", "telemetry_session"]

@@ -67,10 +67,13 @@ from kafka_backup.engine.manifest import (
 )
 from kafka_backup.engine.segment import EncodedSegment, build_table, encode, payload_bytes
 from kafka_backup.engine.store import Store
+from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
 
 log = structlog.get_logger("kafka_backup.backup")
 _tracer = trace.get_tracer("kafka_backup.engine.backup")
+RETENTION_GAP = "OFFSET_OUT_OF_RANGE"
+"""``error_type`` counted when records expired before they were backed up (the gap is recorded, the run goes on)."""
 
 TP = tuple[str, int]
 CONSUME_BATCH = 5_000
@@ -210,6 +213,8 @@ class BackupRun:
     def run(self) -> BackupSummary:
         started = self._started_at = time.monotonic()
         status = "failure"
+        error_types = (*BackupError.codes(), RETENTION_GAP)
+        zero_errors(self.metrics, backup_id=self.backup_id, operation="backup", error_types=error_types)
         with _tracer.start_as_current_span("backup", attributes={"backup_id": self.backup_id}):
             try:
                 self._run()
@@ -425,9 +430,7 @@ class BackupRun:
             to_offset=log_start,
             records=lost,
         )
-        self.metrics.backup_errors_total.add(
-            1, {**self._labels, "operation": "backup", "error_type": "OFFSET_OUT_OF_RANGE"}
-        )
+        self.metrics.backup_errors_total.add(1, {**self._labels, "operation": "backup", "error_type": RETENTION_GAP})
         self._store_manifest(part, part.manifest.with_gap(log_start, "retention"))
         self.summary.gaps += 1
 

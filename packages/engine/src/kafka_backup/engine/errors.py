@@ -8,7 +8,7 @@ text. Messages name the problem and the fix, and never contain secrets.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Self
 
 
 class BackupError(Exception):
@@ -25,6 +25,22 @@ class BackupError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
+
+    @classmethod
+    def family(cls) -> list[type[Self]]:
+        """This class and every subclass defined so far (those outside this module once their module is imported)."""
+        found: list[type[Self]] = []
+        pending = [cls]
+        while pending:
+            current = pending.pop()
+            found.append(current)
+            pending.extend(current.__subclasses__())
+        return found
+
+    @classmethod
+    def codes(cls) -> tuple[str, ...]:
+        """The stable codes of this class and its subclasses, sorted: e.g. every ``error_type`` a run can count."""
+        return tuple(sorted({member.code for member in cls.family()}))
 
 
 class ConfigError(BackupError):
@@ -65,6 +81,12 @@ class StorageError(BackupError):
 
     code = "STORAGE_ERROR"
     error_type: ClassVar[str] = "unknown"
+
+    @classmethod
+    def error_types(cls, *, retryable: bool | None = None) -> tuple[str, ...]:
+        """The storage error categories of the tree, sorted; ``retryable=True`` only those that are retried."""
+        members = cls.family()
+        return tuple(sorted({m.error_type for m in members if retryable is None or m.retryable == retryable}))
 
     def __init__(self, message: str, *, key: str | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)

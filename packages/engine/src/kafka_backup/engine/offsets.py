@@ -28,6 +28,7 @@ from opentelemetry import trace
 
 from kafka_backup.engine.cluster import Cluster, compile_patterns, translate
 from kafka_backup.engine.errors import (
+    BackupError,
     BackupNotFoundError,
     ConsumerGroupActiveError,
     KafkaOperationError,
@@ -44,6 +45,7 @@ from kafka_backup.engine.restore_state import (
     state_key,
 )
 from kafka_backup.engine.store import Store
+from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
 
 log = structlog.get_logger("kafka_backup.offset_reset")
@@ -198,8 +200,22 @@ def _active_members(cluster: Cluster, groups: list[str]) -> dict[str, int]:
 def execute_reset(
     cluster: Cluster, resets: list[GroupReset], *, metrics: Metrics | None = None, backup_id: str = ""
 ) -> list[GroupResult]:
-    """Commit the translated offsets through the AdminClient, one group at a time."""
+    """Commit the translated offsets through the AdminClient, one group at a time.
+
+    A failure is counted in ``kafka_backup_errors_total{operation="offset_reset"}`` by its code (every code's
+    series exists at zero from the start).
+    """
     metrics = metrics or Metrics()
+    zero_errors(metrics, backup_id=backup_id, operation="offset_reset", error_types=BackupError.codes())
+    try:
+        return _execute_reset(cluster, resets, metrics, backup_id)
+    except BackupError as exc:
+        labels = {"backup_id": backup_id, "operation": "offset_reset", "error_type": exc.code}
+        metrics.backup_errors_total.add(1, labels)
+        raise
+
+
+def _execute_reset(cluster: Cluster, resets: list[GroupReset], metrics: Metrics, backup_id: str) -> list[GroupResult]:
     active = {g: n for g, n in _active_members(cluster, [r.group for r in resets]).items() if n}
     if active:
         names = ", ".join(f"{g} ({n} members)" for g, n in sorted(active.items()))

@@ -79,6 +79,7 @@ from kafka_backup.engine.restore_state import (
 from kafka_backup.engine.segment import decode, header_lists, payload_bytes
 from kafka_backup.engine.sink import Sink
 from kafka_backup.engine.store import Store
+from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
 
 log = structlog.get_logger("kafka_backup.restore")
@@ -602,6 +603,7 @@ class RestoreRun:
     def run(self) -> RestoreSummary:
         self._started = time.monotonic()
         status = "failure"
+        zero_errors(self.metrics, backup_id=self.backup_id, operation="restore", error_types=BackupError.codes())
         with _tracer.start_as_current_span(
             "restore", attributes={"backup_id": self.backup_id, "restore_id": self.restore_id}
         ):

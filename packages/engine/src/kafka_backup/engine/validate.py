@@ -45,11 +45,18 @@ from kafka_backup.engine.manifest import (
 )
 from kafka_backup.engine.segment import decode
 from kafka_backup.engine.store import Store
+from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
 
 log = structlog.get_logger("kafka_backup.validate")
 _tracer = trace.get_tracer("kafka_backup.engine.validate")
 _SEGMENT = re.compile(r"^(?P<b>[^/]+)/topics/(?P<t>.+)/(?P<p>\d+)/segments/[^/]+\.parquet$")
+DEFECT_KINDS = (
+    "bad_entry", "checksum_mismatch", "empty_range", "missing", "overlap", "record_mismatch", "short_of_snapshot",
+    "size_mismatch", "truncated", "unexplained_gap", "unparseable", "unreadable", "wrong_backup", "wrong_partition",
+)  # fmt: skip
+"""Every defect ``kind`` a validation reports; upper-cased, the ``error_type``s of ``kafka_backup_errors_total``
+(operation ``validate``), each created at zero when a validation starts. A kind added to the checks belongs here."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,8 @@ def validate_backup(
 ) -> ValidationReport:
     """Check one backup; never raises for a defect of the backup (those go into the report)."""
     metrics = metrics or Metrics()
+    error_types = [kind.upper() for kind in DEFECT_KINDS]
+    zero_errors(metrics, backup_id=backup_id, operation="validate", error_types=error_types)
     report = ValidationReport(backup_id, deep)
     started = time.monotonic()
     with _tracer.start_as_current_span("validate", attributes={"backup_id": backup_id, "deep": deep}):

@@ -65,6 +65,19 @@ DECISIONS: tuple[Decision, ...] = (
         "Labels `backup_id`, `operation`, `reason` (the union); `reason` is the error code that was retried.",
     ),
     Decision(
+        ("kafka_backup_errors_total", "kafka_backup_storage_errors_total", "kafka_backup_retries_total"),
+        "counters; silent on when their series appear",
+        "counters; silent on when their series appear",
+        "Created at zero when a run starts, for the label values it knows up front, so a clean run exposes them "
+        "and `increase()` sees the first error (a series that first appears at 1 shows no increase): "
+        "`errors_total` one series per stable error code of the engine's error tree for the run's `backup_id` and "
+        "`operation` (validate: one per defect kind; backup also `OFFSET_OUT_OF_RANGE`); `storage_errors_total` one "
+        "per storage error type for the store's `backend`; `retries_total` one per store call (`storage_put`, "
+        "`storage_get`, `storage_stat`, `storage_list`, `storage_delete`) and retried storage error type "
+        "(`timeout`, `quota`, `unknown`). Closed sets only: about 40 series per run. Other retries appear with their "
+        "first retry, their reasons being an open set.",
+    ),
+    Decision(
         ("kafka_restore_progress_percent", "kafka_restore_eta_seconds"),
         "progress: `restore_id`, `backup_id`; ETA: `restore_id`",
         "label `backup_id`",

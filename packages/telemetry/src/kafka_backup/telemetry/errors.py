@@ -31,17 +31,21 @@ class TelemetryConfigError(TelemetryError):
 
 
 class MetricsServerError(TelemetryError):
-    """The metrics/health HTTP server could not bind its address (typically: the port is taken)."""
+    """The metrics/health HTTP server could not bind its address (typically: the port is taken).
+
+    ``hint`` says how the caller's user picks another address: the CLI names its flag and config key; the default
+    names only what is true for every caller.
+    """
 
     code = "METRICS_SERVER_BIND_FAILED"
 
-    def __init__(self, host: str, port: int, reason: str) -> None:
-        super().__init__(
-            f"cannot serve metrics on {host}:{port}: {reason}; choose another port "
-            "(--metrics-port or KAFKA_BACKUP_METRICS_PORT, 0 picks a free one)"
-        )
+    def __init__(self, host: str, port: int, reason: str, *, hint: str | None = None) -> None:
+        hint = hint or "choose another port; 0 picks a free one"
+        super().__init__(f"cannot serve metrics on {host}:{port}: {reason} ({hint})")
         self.host = host
         self.port = port
+        self.reason = reason
+        self.hint = hint
 
 
 class MetricsFileError(TelemetryError):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kafka_backup.engine.errors import BucketNotFoundError
+from kafka_backup.engine.errors import BucketNotFoundError, StorageError
 from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store
 from kafka_backup.engine.store.fsspec import FsspecStore, backend_of
 from kafka_backup.engine.store.instrumented import InstrumentedStore
 from kafka_backup.engine.store.options import StorageSettings, storage_options
-from kafka_backup.engine.store.retrying import RetryingStore, RetryPolicy
+from kafka_backup.engine.store.retrying import ACTIONS, RetryingStore, RetryPolicy
+from kafka_backup.telemetry.baseline import zero_storage
 from kafka_backup.telemetry.catalog import Metrics
 
 __all__ = [
@@ -44,6 +45,7 @@ def open_store(
 
     ``options`` are fsspec options, used as given. Without them (``None`` or empty), :func:`storage_options` builds
     them from ``settings`` and the standard environment (endpoint override, region, path style, credential chains).
+    With ``metrics``, the store's storage-error and retry series exist at zero from here on (``telemetry.baseline``).
     """
     if not options:
         options = storage_options(url, settings)
@@ -52,6 +54,15 @@ def open_store(
     store: Store = FsspecStore(url, options)
     if metrics is not None:
         store = InstrumentedStore(store, metrics, backup_id)
+        zero_storage(
+            metrics,
+            backend=store.backend,
+            backup_id=backup_id,
+            error_types=StorageError.error_types(),
+            # a caller's own on_retry counts its own way: only the counter installed below is pre-created
+            retry_operations=[f"storage_{action}" for action in ACTIONS] if on_retry is None else [],
+            retry_reasons=StorageError.error_types(retryable=True),
+        )
         if on_retry is None:
             counter = metrics.backup_retries_total
 

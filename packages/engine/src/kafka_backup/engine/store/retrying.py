@@ -18,6 +18,8 @@ from kafka_backup.engine.errors import BackupError
 from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store
 
 T = TypeVar("T")
+ACTIONS = ("put", "get", "stat", "list", "delete")
+"""The ``action`` names ``on_retry`` receives: one per :class:`Store` call."""
 
 
 @dataclass(frozen=True)
