@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 
 import confluent_kafka
+from confluent_kafka.admin import AdminClient
 import pytest
 
 from kafka_backup.telemetry.logs import configure_logging, kafka_logger, reset_logging
@@ -93,7 +94,7 @@ class TestRealClient:
     def test_refused_broker_lines_collapse(self, stream: io.StringIO) -> None:
         """A real client on a refused port for 3 s: every repeated line but the first is held back and counted."""
         logger = kafka_logger("repeats-probe")
-        admin = confluent_kafka.admin.AdminClient(
+        admin = AdminClient(
             {"bootstrap.servers": "127.0.0.1:9", "logger": logger, "reconnect.backoff.max.ms": 100}
         )
         with pytest.raises(confluent_kafka.KafkaException):
