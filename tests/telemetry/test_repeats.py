@@ -8,8 +8,8 @@ import logging
 from collections.abc import Iterator
 
 import confluent_kafka
-from confluent_kafka.admin import AdminClient
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from kafka_backup.telemetry.logs import configure_logging, kafka_logger, reset_logging
 from kafka_backup.telemetry.repeats import RepeatFilter, flush_repeats
@@ -94,9 +94,7 @@ class TestRealClient:
     def test_refused_broker_lines_collapse(self, stream: io.StringIO) -> None:
         """A real client on a refused port for 3 s: every repeated line but the first is held back and counted."""
         logger = kafka_logger("repeats-probe")
-        admin = AdminClient(
-            {"bootstrap.servers": "127.0.0.1:9", "logger": logger, "reconnect.backoff.max.ms": 100}
-        )
+        admin = AdminClient({"bootstrap.servers": "127.0.0.1:9", "logger": logger, "reconnect.backoff.max.ms": 100})
         with pytest.raises(confluent_kafka.KafkaException):
             admin.list_topics(timeout=3)
         admin.poll(0.1)
