@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import confluent_kafka
 import pytest
@@ -94,7 +95,8 @@ class TestRealClient:
     def test_refused_broker_lines_collapse(self, stream: io.StringIO) -> None:
         """A real client on a refused port for 3 s: every repeated line but the first is held back and counted."""
         logger = kafka_logger("repeats-probe")
-        admin = AdminClient({"bootstrap.servers": "127.0.0.1:9", "logger": logger, "reconnect.backoff.max.ms": 100})
+        conf: dict[str, Any] = {"bootstrap.servers": "127.0.0.1:9", "logger": logger, "reconnect.backoff.max.ms": 100}
+        admin = AdminClient(conf)
         with pytest.raises(confluent_kafka.KafkaException):
             admin.list_topics(timeout=3)
         admin.poll(0.1)
