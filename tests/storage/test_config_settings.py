@@ -76,7 +76,7 @@ class TestSettingsSection:
         for text in (repr(storage), str(storage), repr(config), repr(storage.storage_settings())):
             assert "very-secret-key" not in text
             assert "AKIAEXAMPLE" not in text
-        assert set(storage.secrets()) == {"AKIAEXAMPLE", "very-secret-key", "extra-secret-token"}
+        assert set(storage.secrets(environ={})) == {"AKIAEXAMPLE", "very-secret-key", "extra-secret-token"}
         assert "very-secret-key" in config.secrets()
 
     def test_open_builds_options_from_settings(self) -> None:
@@ -138,3 +138,55 @@ class _RecordingServer(http.server.ThreadingHTTPServer):
         storage = StorageConfig.model_validate({"url": "file:///tmp/x"})
         assert storage.storage_settings() is None
         assert storage.open().backend == "filesystem"
+
+
+class TestRedactionInputs:
+    """What the configuration hands to log redaction, and the URL form it refuses."""
+
+    def test_environment_credentials_are_secrets(self) -> None:
+        """AWS and Azure credentials read by the backend libraries from the environment are listed too."""
+        storage = StorageConfig.model_validate({"url": "s3://b"})
+        environ = {"AWS_SESSION_TOKEN": "IQoJ-session", "AWS_SECRET_ACCESS_KEY": "env-secret", "AWS_REGION": "x-1"}
+        assert set(storage.secrets(environ=environ)) == {"IQoJ-session", "env-secret"}
+
+    def test_connection_string_parts_are_secrets(self) -> None:
+        """An Azure connection string's account key and a SAS token's signature are listed on their own."""
+        storage = StorageConfig.model_validate(
+            {"url": "az://c", "settings": {"azure_connection_string": "AccountName=a;AccountKey=k3y-value;"}}
+        )
+        assert "k3y-value" in storage.secrets(environ={})
+        sas = StorageConfig.model_validate({"url": "az://c", "settings": {"azure_sas_token": "?sv=2021&sig=s1gnature"}})
+        assert "s1gnature" in sas.secrets(environ={"AZURE_STORAGE_SAS_TOKEN": "sv=1&sig=env-s1g"})
+        assert "env-s1g" in sas.secrets(environ={"AZURE_STORAGE_SAS_TOKEN": "sv=1&sig=env-s1g"})
+
+    def test_gcs_method_names_are_not_secrets(self) -> None:
+        """gcs_token "anon" names a method (masking it would hide the word everywhere); a raw token is a secret."""
+        anon = StorageConfig.model_validate({"url": "gs://b", "settings": {"gcs_token": "anon"}})
+        raw = StorageConfig.model_validate({"url": "gs://b", "settings": {"gcs_token": "ya29.raw-token"}})
+        assert anon.secrets(environ={}) == []
+        assert raw.secrets(environ={}) == ["ya29.raw-token"]
+
+    @pytest.mark.parametrize(
+        "url", ["s3://AKIAKEY:SECRETVALUE@bucket/p", "https://alice:pa55word@host/x", "az://alice@container"]
+    )
+    def test_url_credentials_are_refused(self, url: str) -> None:
+        """Credentials in the storage URL are a config error whose message does not repeat them."""
+        with pytest.raises(ConfigError) as caught:
+            backup({"url": url})
+        assert "credentials" in str(caught.value)
+        for part in ("AKIAKEY", "SECRETVALUE", "pa55word", "alice"):
+            assert part not in str(caught.value)
+
+    def test_client_config_secrets(self) -> None:
+        """Secret-looking librdkafka settings passed through client_config are listed; others are not."""
+        config = parse_config(
+            BackupConfig,
+            {
+                "backup_id": "b",
+                "source": {
+                    "bootstrap_servers": "k:9092",
+                    "client_config": {"sasl.oauthbearer.client.secret": "oauth-s3cret", "acks": "all"},
+                },
+            },
+        )
+        assert config.source.secrets() == ["oauth-s3cret"]

@@ -12,6 +12,7 @@ import structlog
 
 from kafka_backup.engine.errors import BackupError
 from kafka_backup.telemetry import MetricsFileError, TelemetryError
+from kafka_backup.telemetry.redact import default_redactor
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -20,8 +21,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 log = structlog.get_logger("kafka_backup.cli")
 
 
+def _echo_error(line: str) -> None:
+    # the same redaction as the logs: an exception's text may quote a URL, a header or a configuration value
+    click.echo(default_redactor().redact_text(line), err=True)
+
+
 def report(exc: BackupError) -> int:
-    click.echo(f"error[{exc.code}]: {exc}", err=True)
+    _echo_error(f"error[{exc.code}]: {exc}")
     return exc.exit_code
 
 
@@ -35,7 +41,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except BackupError as exc:
             sys.exit(report(exc))
         except TelemetryError as exc:
-            click.echo(f"error[{exc.code}]: {exc}", err=True)
+            _echo_error(f"error[{exc.code}]: {exc}")
             sys.exit(EXIT_FAILED if isinstance(exc, MetricsFileError) else EXIT_USAGE)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -44,10 +50,8 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise
         except Exception as exc:
             log.exception("internal_error")
-            click.echo(
-                f"error[INTERNAL_ERROR]: {type(exc).__name__}: {exc} (a bug: please report it with the log above)",
-                err=True,
-            )
+            bug = "a bug: please report it with the log above"
+            _echo_error(f"error[INTERNAL_ERROR]: {type(exc).__name__}: {exc} ({bug})")
             sys.exit(EXIT_FAILED)
 
     return wrapper

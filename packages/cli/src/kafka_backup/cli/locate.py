@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from kafka_backup.engine.config import KafkaConfig, StorageConfig, expand_env, load_yaml, parse_config
 from kafka_backup.engine.errors import ConfigError
 from kafka_backup.engine.store import Store
+from kafka_backup.telemetry import register_secret
 from kafka_backup.telemetry.catalog import Metrics
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -81,6 +82,8 @@ def _load_mapping(config_path: Path | None) -> tuple[dict[str, Any], str]:
 
 
 def locate(config_path: Path | None, storage_url: str | None, backup_id: str | None) -> Located:
+    """The storage and backup id to work on; their credentials are registered for log redaction before it returns,
+    so every command built on it (list, describe, prune, validate, offset-reset) masks them from the first line."""
     loaded, source = _load_mapping(config_path)
     raw = expand_env(loaded)
     storage = dict(raw.get("storage") or {})
@@ -91,6 +94,8 @@ def locate(config_path: Path | None, storage_url: str | None, backup_id: str | N
             "no storage URL given", hint="pass --storage-url URL, set KAFKA_BACKUP_STORAGE_URL, or --config"
         )
     parsed = parse_config(StorageConfig, storage, f"{source} (storage)")
+    for secret in parsed.secrets():
+        register_secret(secret)
     return Located(parsed, backup_id or raw.get("backup_id"), raw, source)
 
 

@@ -69,6 +69,7 @@ from kafka_backup.engine.segment import EncodedSegment, build_table, encode, pay
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
+from kafka_backup.telemetry.logs import kafka_logger as client_logger
 
 log = structlog.get_logger("kafka_backup.backup")
 _tracer = trace.get_tracer("kafka_backup.engine.backup")
@@ -292,7 +293,10 @@ class BackupRun:
         if error.fatal() or error.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
             self._fatal = translate(KafkaException(error), None, "consume", self.config.source.bootstrap_servers)
         else:
-            log.warning("kafka_client_error", backup_id=self.backup_id, error=error.str(), code=error.name())
+            # through the kafka logger: its RepeatFilter collapses the error librdkafka reports on every reconnect
+            (self.kafka_logger or client_logger("backup")).warning(
+                "kafka_client_error", extra={"backup_id": self.backup_id, "error": error.str(), "code": error.name()}
+            )
 
     def _loop(self) -> None:
         with GcPacer() as gc_pacer:

@@ -23,13 +23,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from kafka_backup.engine.errors import ConfigError
-from kafka_backup.engine.store.options import StorageSettings
+from kafka_backup.engine.store.options import StorageSettings, credential_values, reject_url_credentials
 
 if TYPE_CHECKING:
     from kafka_backup.engine.store import RetryPolicy, Store
     from kafka_backup.telemetry.catalog import Metrics
 
 _M = TypeVar("_M", bound=BaseModel)
+# librdkafka settings whose values are credentials
+_SECRET_CLIENT_SETTING = re.compile(r"password|secret|token|ssl\.key\.pem|sasl\.oauthbearer\.config", re.IGNORECASE)
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -102,9 +104,12 @@ class KafkaConfig(_Model):
         return conf
 
     def secrets(self) -> list[str]:
-        """Secret values, for the log redaction step."""
+        """Secret values, for the log redaction step: the security section's and secret-looking client_config
+        values (``sasl.oauthbearer.client.secret``, ``ssl.key.pem``, ``ssl.keystore.password``)."""
         sec = self.security
-        return [s.get_secret_value() for s in (sec.sasl_password, sec.ssl_key_password) if s is not None]
+        values = [s.get_secret_value() for s in (sec.sasl_password, sec.ssl_key_password) if s is not None]
+        values += [str(v) for k, v in self.client_config.items() if _SECRET_CLIENT_SETTING.search(k)]
+        return values
 
 
 class TopicSelection(_Model):
@@ -134,6 +139,15 @@ class StorageConfig(_Model):
             "environment and credential chains. Keys, tokens and connection strings are secrets."
         ),
     )
+
+    @field_validator("url")
+    @classmethod
+    def _no_url_credentials(cls, value: str) -> str:
+        try:
+            reject_url_credentials(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("settings")
     @classmethod
@@ -175,15 +189,13 @@ class StorageConfig(_Model):
             settings=self.storage_settings(),
         )
 
-    def secrets(self) -> list[str]:
-        values = [str(v) for v in self.options.values() if isinstance(v, str) and len(v) >= 4]
-        for name in StorageSettings.secret_names():
-            value = self.settings.get(name)
-            if isinstance(value, Mapping):
-                values += [str(v) for v in value.values() if isinstance(v, str) and len(v) >= 4]
-            elif isinstance(value, str) and len(value) >= 4:
-                values.append(value)
-        return values
+    def secrets(self, environ: Mapping[str, str] | None = None) -> list[str]:
+        """Credentials for the log redaction step: every string in raw ``options``, the secret ``settings`` and the
+        storage credentials in the environment (``environ``, default ``os.environ``), which botocore and the Azure
+        SDK read themselves and would otherwise send (and log at debug) unregistered."""
+        values = [str(v) for v in self.options.values() if isinstance(v, str)]
+        values += credential_values(self.storage_settings(), environ)
+        return [v for v in values if len(v) >= 4]
 
 
 class CompressionConfig(_Model):

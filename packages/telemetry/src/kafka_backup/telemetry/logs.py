@@ -33,6 +33,7 @@ from structlog.typing import EventDict, Processor
 
 from kafka_backup.telemetry import env as names
 from kafka_backup.telemetry.redact import Redactor, default_redactor
+from kafka_backup.telemetry.repeats import RepeatFilter, flush_repeats
 
 __all__ = [
     "KAFKA_LOGGER_NAME",
@@ -214,6 +215,7 @@ def configure_logging(
 
 def reset_logging() -> None:
     """Remove what ``configure_logging`` installed (handlers, logger levels, structlog config); for tests."""
+    flush_repeats()
     root = logging.getLogger()
     for handler in _installed:
         root.removeHandler(handler)
@@ -236,9 +238,13 @@ def kafka_logger(client: str | None = None) -> logging.Logger:
     """The stdlib logger to pass as confluent-kafka's ``logger`` config, so librdkafka lines join our pipeline.
 
     ``client`` names a child (``kafka.backup-consumer``) to tell clients apart; levels set on ``kafka`` apply to all.
-    librdkafka delivers its lines from ``poll()``/``consume()``/``flush()``, in the calling thread.
+    librdkafka delivers its lines from ``poll()``/``consume()``/``flush()``, in the calling thread. Repeated lines
+    are collapsed by a :class:`~kafka_backup.telemetry.repeats.RepeatFilter` on the logger (one per logger).
     """
-    return logging.getLogger(f"{KAFKA_LOGGER_NAME}.{client}" if client else KAFKA_LOGGER_NAME)
+    logger = logging.getLogger(f"{KAFKA_LOGGER_NAME}.{client}" if client else KAFKA_LOGGER_NAME)
+    if not any(isinstance(f, RepeatFilter) for f in logger.filters):
+        logger.addFilter(RepeatFilter())
+    return logger
 
 
 def _isatty(stream: IO[str]) -> bool:

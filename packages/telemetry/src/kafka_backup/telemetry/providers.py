@@ -46,6 +46,7 @@ from kafka_backup.telemetry.catalog import CATALOG, METER_NAME, Kind, Metrics
 from kafka_backup.telemetry.errors import TelemetryConfigError
 from kafka_backup.telemetry.logs import configure_logging
 from kafka_backup.telemetry.redact import default_redactor
+from kafka_backup.telemetry.repeats import flush_repeats
 from kafka_backup.telemetry.settings import OtlpTarget, Protocol, TelemetrySettings
 
 __all__ = ["Telemetry", "active", "setup", "shutdown"]
@@ -76,6 +77,8 @@ class Telemetry:
         if self._shut_down:
             return
         self._shut_down = True
+        # The counts of collapsed librdkafka repeats, while the log handlers (OTLP included) still run.
+        flush_repeats()
         # Spans first: a span ending now may still record metrics and logs, which the later shutdowns export.
         self.tracer_provider.shutdown()
         if self.logger_provider is not None:

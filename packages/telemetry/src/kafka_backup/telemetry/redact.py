@@ -1,13 +1,20 @@
 """Removes secrets from log events before any output (console, JSON, OTLP) sees them.
 
-Three rules, applied to every event (nested dicts, lists and exception text included):
+Four rules, applied to every event (nested dicts, lists and exception text included), whichever logger it came from
+(ours, botocore, s3fs, gcsfs, adlfs, aiohttp, urllib3, librdkafka) and at every level:
 
 1. A value whose key looks secret is replaced: ``password``, ``passwd``, ``secret``, ``token``, ``authorization``,
-   ``credential(s)``, ``sasl.password``, and any key containing ``key`` (``ssl.key.pem``, ``access_key``, ``api_key``).
-2. ``name=value`` / ``name: value`` pairs with such a name inside strings are masked (librdkafka and exception
-   messages quote configuration that way).
-3. Registered secret values (the configured SASL password, storage keys, OTLP headers) are masked wherever they
-   appear in any string, whatever the key.
+   ``credential(s)``, ``signature``, ``sig``, ``sasl.password``, and any key containing ``key`` (``ssl.key.pem``,
+   ``access_key``, ``api_key``).
+2. ``name=value`` / ``name: value`` pairs with such a name inside strings are masked, the name and the value
+   optionally quoted (``'X-Amz-Security-Token': b'...'`` in botocore's header dumps, ``X-Amz-Signature=...`` and
+   Azure's ``sig=...`` in query strings, ``Authorization: AWS4-HMAC-SHA256 ...``/``SharedKey ...``/``Bearer ...``).
+3. Credentials in URLs (``s3://key:secret@bucket``, ``https://user:pass@host``) are masked.
+4. Registered secret values (the configured SASL password, storage keys and tokens from the configuration or the
+   environment, OTLP headers) are masked wherever they appear in any string, whatever the key, also URL-encoded.
+
+Every pattern is linear in the length of its input (no nested quantifiers; a quoted value without its closing quote
+runs to the end of the text rather than being retried), so a hostile or huge log line cannot stall logging.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import re
 import threading
 from collections.abc import Iterable, MutableMapping
 from typing import Any
+from urllib.parse import quote as percent_encode
 
 __all__ = ["REDACTED", "Redactor", "default_redactor", "register_secret"]
 
@@ -23,18 +31,38 @@ REDACTED = "[REDACTED]"
 # Shorter registered values would mask ordinary words all over the logs; real secrets are longer.
 _MIN_SECRET_LENGTH = 4
 # Searched, not matched against nested wildcards: linear time on long tokens.
-_SECRET_WORD = re.compile(r"password|passwd|pwd|secret|token|authorization|credential|key", re.IGNORECASE)
-# name=value or name: value, where value runs to whitespace, comma, semicolon, quote or bracket; "Bearer x" counts.
+_SECRET_WORD = re.compile(
+    r"password|passwd|pwd|secret|token|authorization|credential|signature|key|^sig$", re.IGNORECASE
+)
+# name=value or name: value. The name may be quoted ('X-Amz-Security-Token': ...); a quoted value (b'...' too) runs
+# to its closing quote (or the end of the text), a bare one to whitespace, comma, semicolon, ampersand, quote or
+# bracket; an HTTP authorization scheme word (Bearer, Basic, AWS4-HMAC-SHA256, SharedKey) belongs to the value.
 _PAIR = re.compile(
-    r"(?<![\w.\-])(?P<name>[\w.\-]+)(?P<sep>\s*[=:]\s*)(?P<value>(?:(?:bearer|basic)\s+)?[^\s,;'\"\]\)}]+)",
+    r"""(?<![\w.\-])(?P<q>['"]?)(?P<name>[\w.\-]+)(?P=q)(?P<sep>\s*[=:]\s*)"""
+    r"""(?P<value>b?'[^']*'?|b?"[^"]*"?|(?:(?:bearer|basic|aws4-hmac-sha256|sharedkey)\s+)?[^\s,;&'"\]\)}>]+)""",
     re.IGNORECASE,
 )
+# scheme://user:password@ -- the scheme must start at a word boundary, so a long run of letters is scanned once.
+_URL_CREDENTIALS = re.compile(
+    r"(?<![a-z0-9+.\-])(?P<scheme>[a-z][a-z0-9+.\-]*://)[^/\s@:'\"]*:[^/\s@'\"]*@", re.IGNORECASE
+)
+# S3 API parameters that contain "key" but name objects, not credentials (botocore and s3fs log them at debug);
+# case-sensitive, so s3fs's own lower-case ``key`` option (the access key id) is still masked.
+_NOT_SECRET_NAMES = frozenset({"Key", "Keys", "KeyMarker", "NextKeyMarker", "KeyCount", "MaxKeys", "StartAfter"})
+
+
+def _secret_name(name: str) -> bool:
+    return name not in _NOT_SECRET_NAMES and _SECRET_WORD.search(name) is not None
 
 
 def _mask_pair(match: re.Match[str]) -> str:
-    if _SECRET_WORD.search(match["name"]):
-        return f"{match['name']}{match['sep']}{REDACTED}"
-    return match[0]
+    if not _secret_name(match["name"]):
+        return match[0]
+    value = match["value"]
+    # keep the quotes, so a masked dict repr still reads as one
+    opening = value[:2] if value[:2] in ("b'", 'b"') else value[:1] if value[:1] in ("'", '"') else ""
+    closing = opening[-1:] if opening and len(value) > len(opening) and value.endswith(opening[-1]) else ""
+    return f"{match['q']}{match['name']}{match['q']}{match['sep']}{opening}{REDACTED}{closing}"
 
 
 class Redactor:
@@ -56,6 +84,8 @@ class Redactor:
             return
         with self._lock:
             self._secrets.add(secret)
+            # query strings and form bodies carry the value percent-encoded (session tokens hold '/', '+', '=')
+            self._secrets.add(percent_encode(secret, safe=""))
             # Longest first, so a secret containing another is masked whole.
             ordered = sorted(self._secrets, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
@@ -67,6 +97,8 @@ class Redactor:
 
     def redact_text(self, text: str) -> str:
         """``text`` with inline secret pairs and registered secrets masked."""
+        # URLs first: in s3://key:secret@bucket the pair rule would otherwise see "key: secret@bucket"
+        text = _URL_CREDENTIALS.sub(rf"\g<scheme>{REDACTED}@", text)
         text = _PAIR.sub(_mask_pair, text)
         pattern = self._pattern
         if pattern is not None:
@@ -74,7 +106,7 @@ class Redactor:
         return text
 
     def _value(self, key: object, value: Any) -> Any:
-        if isinstance(key, str) and _SECRET_WORD.search(key) and value is not None:
+        if isinstance(key, str) and _secret_name(key) and value is not None:
             return REDACTED
         if isinstance(value, str):
             return self.redact_text(value)

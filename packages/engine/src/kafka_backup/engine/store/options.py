@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -85,6 +85,70 @@ class StorageSettings:
     def secret_names(cls) -> tuple[str, ...]:
         """Settings whose values are secrets (never shown in repr, logs or error messages); ``extra`` included."""
         return tuple(f.name for f in fields(cls) if not f.repr)
+
+
+SECRET_ENVIRONMENT = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_CLIENT_SECRET",
+)
+"""Environment variables holding storage credentials that the backend libraries read themselves (botocore, the Azure
+SDK): we never copy them into options, so their values must be named to the log redaction separately."""
+
+# gcsfs's ``token`` names a method instead of holding a credential when it is one of these
+_GCS_TOKEN_METHODS = frozenset({"anon", "google_default", "cache", "cloud", "browser"})
+# parts of an Azure connection string or SAS token that are credentials
+_AZURE_SECRET_PARTS = ("accountkey", "sharedaccesssignature", "sig")
+
+
+def credential_values(settings: StorageSettings | None = None, env: Mapping[str, str] | None = None) -> list[str]:
+    """Every storage credential the backends may send, from ``settings`` and the environment, for log redaction.
+
+    Includes the parts of connection strings and SAS tokens (the account key, the signature), since a library may
+    log them apart from the whole string; excludes gcsfs's token method names (``anon``), which are not secrets.
+    ``env`` defaults to ``os.environ``.
+    """
+    environ = os.environ if env is None else env
+    values: list[str] = [environ[name] for name in SECRET_ENVIRONMENT if environ.get(name)]
+    if settings is not None:
+        for name in StorageSettings.secret_names():
+            value = getattr(settings, name)
+            if isinstance(value, Mapping):
+                values += [str(v) for v in value.values() if isinstance(v, str)]
+            elif isinstance(value, str) and not (name == "gcs_token" and value in _GCS_TOKEN_METHODS):
+                values.append(value)
+    parts: list[str] = []
+    for value in values:
+        # "AccountName=a;AccountKey=k;" and "sv=...&sig=..." both split into name=value pairs
+        for piece in value.replace("&", ";").lstrip("?").split(";"):
+            name, sep, part = piece.partition("=")
+            if sep and name.strip().lower() in _AZURE_SECRET_PARTS:
+                parts.append(part)
+                parts += [v for k, v in parse_qsl(part) if k.lower() == "sig"]
+    return [v for v in dict.fromkeys([*values, *parts]) if v]
+
+
+def reject_url_credentials(url: str) -> None:
+    """Raise ConfigError when a storage URL carries credentials (``s3://key:secret@bucket``, ``https://u:p@host``).
+
+    Refused rather than redacted: the URL is printed in summaries, listings, ``--json`` output and error messages,
+    and written into backup metadata, so a credential in it would leak through every one of those; credentials have
+    their own secret-typed place (``storage.settings`` or the environment). The message never repeats the URL.
+    """
+    _, sep, rest = url.partition("://")
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if sep and "@" in authority:
+        raise ConfigError(
+            "the storage URL carries credentials (user:password@ before the bucket or host); refusing to use it",
+            hint="remove them from the URL and set storage.settings (access_key_id, secret_access_key, ...) "
+            "or the standard environment variables",
+        )
 
 
 @cache
@@ -160,7 +224,8 @@ def _gcs_options(settings: StorageSettings, env: Mapping[str, str]) -> dict[str,
     endpoint = settings.endpoint_url or emulator
     if endpoint and "://" not in endpoint:
         endpoint = f"http://{endpoint}"  # STORAGE_EMULATOR_HOST is often written as host:port
-    # gcsfs's ``token`` is a credential file path or the name of a method ("anon", "google_default"), not a secret
+    # gcsfs's ``token`` is a credential file path, the name of a method ("anon", "google_default") or a raw access
+    # token; the noqa marks below are for the method names, credential_values() hands the rest to redaction
     if settings.anonymous:
         token = "anon"  # noqa: S105
     elif settings.gcs_token:
