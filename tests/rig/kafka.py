@@ -269,8 +269,9 @@ class KafkaCluster:
             "log.cleaner.backoff.ms": "1000",
             "log.retention.check.interval.ms": "1000",
         }
+        tls = self._tls_files()
         for lst in self.spec.listeners:
-            props.update(lst.all_properties(self.tls))
+            props.update(lst.all_properties(tls))
         props.update(self.spec.broker_properties)
         return props
 
@@ -284,6 +285,13 @@ class KafkaCluster:
             for user, password in SASL_USERS.items()
             for arg in ("--add-scram", f"{mechanism}=[name={user},password={password}]")
         ]
+
+    def _tls_files(self) -> TlsFiles | None:
+        """The cluster's certificates, generated on first use: one trust domain shared by every node and listener
+        (half a second of `openssl`), none when no listener uses TLS."""
+        if self.spec.has_tls() and self.tls is None:
+            self.tls = generate(self.workdir / "tls")
+        return self.tls
 
     def _first_bootstrap(self, wanted: Callable[[Listener], bool]) -> str | None:
         name = next((lst.name for lst in self.spec.listeners if wanted(lst)), None)
@@ -306,9 +314,6 @@ class KafkaCluster:
 
     def start(self, timeout: float = 90.0) -> KafkaCluster:
         kafka_lib_dir(self.spec.version)
-        if self.spec.has_tls() and self.tls is None:
-            # one trust domain per cluster, shared by every node and listener (milliseconds: EC keys)
-            self.tls = generate(self.workdir / "tls")
         for node in self.nodes:
             node.workdir.mkdir(parents=True, exist_ok=True)
             config = node.workdir / "server.properties"

@@ -2,9 +2,10 @@
 
 One :func:`generate` call writes a private CA, a broker certificate signed by it (SAN ``IP:127.0.0.1`` and
 ``DNS:localhost``, so host-name verification passes on the loopback address the rig advertises), a client
-certificate for mTLS (its key also stored encrypted under :data:`KEY_PASSWORD`), and an unrelated second CA for
-"wrong trust anchor" tests. Keys are EC P-256: generating them takes milliseconds, so a session pays almost
-nothing for TLS. The broker reads them as PEM key stores (``ssl.keystore.type=PEM``), so no ``keytool`` is needed.
+certificate for mTLS (its key also stored encrypted under :data:`KEY_PASSWORD`), and an unrelated second CA with a
+client certificate of its own, for "wrong trust anchor" tests on either side. Keys are EC P-256: generating them
+takes milliseconds, so a session pays almost nothing for TLS. The broker reads them as PEM key stores
+(``ssl.keystore.type=PEM``), so no ``keytool`` is needed.
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ class TlsFiles:
     client_key_encrypted: Path
     """The same key encrypted with :data:`KEY_PASSWORD`."""
     wrong_ca: Path
-    """A CA that signed nothing the broker presents."""
+    """A CA that signed nothing the broker presents or trusts."""
+    rogue_client_cert: Path
+    """A client certificate signed by ``wrong_ca``: the mTLS listener refuses it."""
+    rogue_client_key: Path
     key_password: str = KEY_PASSWORD
 
 
@@ -58,13 +62,13 @@ def _self_signed_ca(name: str, cwd: Path) -> None:
     )  # fmt: skip
 
 
-def _signed_cert(name: str, subject: str, extensions: str, cwd: Path) -> None:
+def _signed_cert(name: str, subject: str, extensions: str, cwd: Path, ca: str = "ca") -> None:
     """``name.key`` and ``name.pem``, signed by ``ca``; ``extensions`` are x509v3 lines (SAN, usage)."""
     _key(f"{name}.key", cwd)
     _openssl("req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr", cwd=cwd)
     (cwd / f"{name}.ext").write_text(extensions)
     _openssl(
-        "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
         "-days", _DAYS, "-sha256", "-extfile", f"{name}.ext", "-out", f"{name}.pem", cwd=cwd,
     )  # fmt: skip
 
@@ -79,7 +83,9 @@ def generate(directory: Path) -> TlsFiles:
         "broker", "/CN=localhost", f"{usage}extendedKeyUsage=serverAuth,clientAuth\n"
         "subjectAltName=IP:127.0.0.1,DNS:localhost\n", directory,
     )  # fmt: skip
-    _signed_cert("client", "/CN=kafka-backup-client", f"{usage}extendedKeyUsage=clientAuth\n", directory)
+    client_usage = f"{usage}extendedKeyUsage=clientAuth\n"
+    _signed_cert("client", "/CN=kafka-backup-client", client_usage, directory)
+    _signed_cert("rogue-client", "/CN=rogue-client", client_usage, directory, ca="wrong-ca")
     # Kafka's PEM key store wants PKCS#8, which `genpkey` writes; the key comes first, then the chain
     keystore = directory / "broker-keystore.pem"
     keystore.write_text((directory / "broker.key").read_text() + (directory / "broker.pem").read_text())
@@ -94,4 +100,6 @@ def generate(directory: Path) -> TlsFiles:
         client_key=directory / "client.key",
         client_key_encrypted=directory / "client-key-encrypted.pem",
         wrong_ca=directory / "wrong-ca.pem",
+        rogue_client_cert=directory / "rogue-client.pem",
+        rogue_client_key=directory / "rogue-client.key",
     )
