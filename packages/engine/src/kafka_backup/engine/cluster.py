@@ -50,18 +50,18 @@ _CLIENT_CERT_ALERTS = (
     "alert unsupported certificate",
 )
 _OPENSSL_REASON = re.compile(r"routines::([^:(]+)")
-TlsFailure = Literal["broker_unverified", "handshake", "client_rejected"]
+TlsFailure = Literal["broker_unverified", "client_rejected"]
 _FIRST_PROBE_S = 0.25
 
 
 def tls_failure(error: KafkaError) -> TlsFailure | None:
-    """The kind of TLS failure ``error`` reports, None for anything else (including a plain disconnect, which a
-    restarting broker also causes)."""
+    """The TLS failure ``error`` reports that no retry can fix, else None. Other handshake errors (a disconnect or
+    an EOF mid-handshake) are also what a restarting broker causes, so they stay connection errors, retried."""
     text = error.str()
     if any(alert in text for alert in _CLIENT_CERT_ALERTS):
         return "client_rejected"
-    if error.code() == KafkaError._SSL:
-        return "broker_unverified" if "certificate verify failed" in text else "handshake"
+    if error.code() == KafkaError._SSL and "certificate verify failed" in text:
+        return "broker_unverified"
     return None
 
 
@@ -74,15 +74,10 @@ def _tls_error(kind: TlsFailure, detail: str, action: str, bootstrap: str) -> Ex
             hint="this listener requires mTLS: set security.ssl_certificate_location and ssl_key_location to a "
             "certificate signed by a CA the brokers trust, and its key",
         )
-    if kind == "broker_unverified":
-        return KafkaTlsError(
-            f"cannot verify the certificate of the brokers at {bootstrap} while trying to {action}: {reason}",
-            hint="set security.ssl_ca_location to the CA that signed the brokers' certificates; on a host-name "
-            "mismatch, connect by a name the certificate lists, see ssl_endpoint_identification",
-        )
     return KafkaTlsError(
-        f"TLS handshake with the brokers at {bootstrap} failed while trying to {action}: {reason}",
-        hint="check that security.protocol matches the listener (SSL / SASL_SSL only on TLS listeners)",
+        f"cannot verify the certificate of the brokers at {bootstrap} while trying to {action}: {reason}",
+        hint="set security.ssl_ca_location to the CA that signed the brokers' certificates; on a host-name "
+        "mismatch, connect by a name the certificate lists, see ssl_endpoint_identification",
     )
 
 
@@ -117,8 +112,8 @@ class ErrorTrap:
         self.last: KafkaError | None = None
         self.auth_failed = False
         self.tls: tuple[TlsFailure, str] | None = None
-        """The TLS failure seen (kind, librdkafka's text), a definitive one preferred; kept apart from ``last``
-        because "all brokers down" follows it."""
+        """The first TLS failure (kind, librdkafka's text); kept apart from ``last``, which "all brokers down"
+        overwrites right after it."""
 
     def __call__(self, error: KafkaError) -> None:
         with self._lock:
@@ -126,23 +121,23 @@ class ErrorTrap:
             if error.code() in _AUTH_CODES:
                 self.auth_failed = True
             kind = tls_failure(error)
-            if kind and (self.tls is None or self.tls[0] == "handshake"):
+            if kind and self.tls is None:
                 self.tls = (kind, error.str())
 
     @property
     def hopeless(self) -> bool:
-        """A failure retrying cannot fix was reported: credentials, or TLS trust either way. (Another handshake
-        error may be a broker going away mid-handshake, so it is only used to explain a timeout.)"""
-        return self.auth_failed or (self.tls is not None and self.tls[0] != "handshake")
+        """A failure retrying cannot fix was reported: credentials, or TLS trust either way."""
+        return self.auth_failed or self.tls is not None
 
 
 def translate(exc: KafkaException, trap: ErrorTrap | None, action: str, bootstrap: str) -> Exception:
     """A typed engine error for a librdkafka failure."""
     err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
     code = err.code() if err else None
-    tls = trap.tls if trap else None
-    if tls is None and err is not None and (kind := tls_failure(err)):
-        tls = (kind, err.str())
+    kind = tls_failure(err) if err else None
+    tls = (kind, err.str()) if kind and err else None
+    if tls is None and trap and (code is None or code in _CONNECTION_CODES):
+        tls = trap.tls  # the request failed for want of a broker; the trap knows why
     if tls:
         return _tls_error(*tls, action, bootstrap)
     if (trap and trap.auth_failed) or code in _AUTH_CODES:
