@@ -93,8 +93,8 @@ class TestTlsRoundTrip:
         bootstrap, security = tls_target(kafka, mode)
         topic = numbered_topic(kafka.bootstrap, "tls", 600)
         debug = ["--log-level", "debug"] if mode == "mtls-encrypted-key" else []
-        backup = run_cli("backup", "--config", str(backup_yaml(tmp_path, bootstrap, topic, security)), "--json", *debug,
-                         env=PW_ENV)  # fmt: skip
+        config = backup_yaml(tmp_path, bootstrap, topic, security)
+        backup = run_cli("backup", "--config", str(config), "--json", *debug, env=PW_ENV)
         assert backup.returncode == 0, backup.stderr
         assert json.loads(backup.stdout.splitlines()[-1])["records"] == 600
         restored = f"{topic}-restored"
