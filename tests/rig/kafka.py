@@ -20,10 +20,13 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+from rig.tls import TlsFiles, generate
 
 KAFKA_VERSION = "4.3.1"
 """Pinned Apache Kafka release. (4.4.0's ``kafka-tools`` jar is not on Maven Central, so 4.3.1 it is.)"""
@@ -43,6 +46,12 @@ class KafkaEndpoint:
     pids: list[int] = field(default_factory=list)
     sasl_bootstrap: str | None = None
     """A SASL_PLAINTEXT listener accepting :data:`SASL_USERS` with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512."""
+    ssl_bootstrap: str | None = None
+    """An SSL listener (server certificate signed by ``tls.ca``, no client certificate asked for)."""
+    mtls_bootstrap: str | None = None
+    """An SSL listener with ``ssl.client.auth=required``: only clients presenting a certificate signed by ``tls.ca``."""
+    tls: TlsFiles | None = None
+    """The certificates of the SSL listeners (None for an external cluster)."""
 
     def client_config(self, extra: Mapping[str, ConfigValue] | None = None) -> dict[str, ConfigValue]:
         """A librdkafka configuration for this cluster, plus ``extra`` settings."""
@@ -143,14 +152,32 @@ SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 
 @dataclass(frozen=True)
 class Listener:
-    """A client-facing listener; ``sasl`` enables PLAIN and SCRAM with :data:`SASL_USERS` on it."""
+    """A client-facing listener. A SASL protocol enables PLAIN and SCRAM with :data:`SASL_USERS` on it; an SSL one
+    presents the cluster's generated broker certificate and, with ``client_auth="required"``, demands a client
+    certificate signed by the same CA (mTLS)."""
 
     name: str = "PLAINTEXT"
     security_protocol: str = "PLAINTEXT"
     properties: Mapping[str, str] = field(default_factory=dict)
+    client_auth: Literal["none", "requested", "required"] = "none"
 
-    def all_properties(self) -> dict[str, str]:
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol.endswith("SSL")
+
+    def all_properties(self, tls: TlsFiles | None = None) -> dict[str, str]:
         props = dict(self.properties)
+        if self.uses_tls:
+            if tls is None:
+                raise RigError(f"listener {self.name} uses TLS but the cluster generated no certificates")
+            prefix = f"listener.name.{self.name.lower()}"
+            props.update({
+                f"{prefix}.ssl.keystore.type": "PEM",
+                f"{prefix}.ssl.keystore.location": str(tls.broker_keystore),
+                f"{prefix}.ssl.truststore.type": "PEM",
+                f"{prefix}.ssl.truststore.location": str(tls.ca),
+                f"{prefix}.ssl.client.auth": self.client_auth,
+            })  # fmt: skip
         if self.security_protocol.startswith("SASL"):
             prefix = f"listener.name.{self.name.lower()}"
             users = " ".join(f'user_{u}="{p}"' for u, p in SASL_USERS.items())
@@ -167,18 +194,23 @@ class Listener:
 
 
 SASL_LISTENER = Listener(name="SASL", security_protocol="SASL_PLAINTEXT")
+SSL_LISTENER = Listener(name="SSL", security_protocol="SSL")
+MTLS_LISTENER = Listener(name="MTLS", security_protocol="SSL", client_auth="required")
 
 
 @dataclass(frozen=True)
 class ClusterSpec:
     nodes: int = 1
-    listeners: tuple[Listener, ...] = (Listener(), SASL_LISTENER)
+    listeners: tuple[Listener, ...] = (Listener(), SASL_LISTENER, SSL_LISTENER, MTLS_LISTENER)
     broker_properties: Mapping[str, str] = field(default_factory=dict)
     heap: str = "768m"
     version: str = KAFKA_VERSION
 
     def has_sasl(self) -> bool:
         return any(lst.security_protocol.startswith("SASL") for lst in self.listeners)
+
+    def has_tls(self) -> bool:
+        return any(lst.uses_tls for lst in self.listeners)
 
 
 @dataclass
@@ -201,6 +233,7 @@ class KafkaCluster:
         self.spec = spec or ClusterSpec()
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="kafka-rig-"))
         self.cluster_id = str(uuid.uuid4().hex[:22])
+        self.tls: TlsFiles | None = None
         self.nodes = [
             Node(
                 node_id=i + 1,
@@ -247,8 +280,9 @@ class KafkaCluster:
             "log.cleaner.backoff.ms": "1000",
             "log.retention.check.interval.ms": "1000",
         }
+        tls = self._tls_files()
         for lst in self.spec.listeners:
-            props.update(lst.all_properties())
+            props.update(lst.all_properties(tls))
         props.update(self.spec.broker_properties)
         return props
 
@@ -263,13 +297,30 @@ class KafkaCluster:
             for arg in ("--add-scram", f"{mechanism}=[name={user},password={password}]")
         ]
 
+    def _tls_files(self) -> TlsFiles | None:
+        """The cluster's certificates, generated on first use: one trust domain shared by every node and listener
+        (half a second of `openssl`), none when no listener uses TLS."""
+        if self.spec.has_tls() and self.tls is None:
+            self.tls = generate(self.workdir / "tls")
+        return self.tls
+
+    def _first_bootstrap(self, wanted: Callable[[Listener], bool]) -> str | None:
+        name = next((lst.name for lst in self.spec.listeners if wanted(lst)), None)
+        return self.bootstrap(name) if name else None
+
     def endpoint(self) -> KafkaEndpoint:
-        sasl = next((lst.name for lst in self.spec.listeners if lst.security_protocol.startswith("SASL")), None)
         return KafkaEndpoint(
             bootstrap=self.bootstrap(),
             log_paths=self.log_paths,
             pids=[node.process.pid for node in self.nodes if node.process],
-            sasl_bootstrap=self.bootstrap(sasl) if sasl else None,
+            sasl_bootstrap=self._first_bootstrap(lambda lst: lst.security_protocol.startswith("SASL")),
+            ssl_bootstrap=self._first_bootstrap(
+                lambda lst: lst.security_protocol == "SSL" and lst.client_auth == "none"
+            ),
+            mtls_bootstrap=self._first_bootstrap(
+                lambda lst: lst.security_protocol == "SSL" and lst.client_auth == "required"
+            ),
+            tls=self.tls,
         )
 
     def start(self, timeout: float = 90.0) -> KafkaCluster:

@@ -15,12 +15,23 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from kafka_backup.engine.errors import ConfigError
 from kafka_backup.engine.store.options import StorageSettings, credential_values, reject_url_credentials
@@ -39,8 +50,41 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+_TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+_PEM_SCAN_BYTES = 1 << 20  # certificates and keys are a few KB; a bundle of every public root CA is ~200 KB
+
+
+def _unusable_pem(path: Path, *, directory_ok: bool) -> str | None:
+    """Why ``path`` cannot be read as a PEM file (or, with ``directory_ok``, a CA directory); None when it can.
+
+    Stat before open, so a FIFO or device named by mistake is reported instead of blocking the read."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    if stat.S_ISDIR(info.st_mode):
+        return None if directory_ok else "is a directory, not a file"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    try:
+        with path.open("rb") as file:
+            head = file.read(_PEM_SCAN_BYTES)
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    if b"-----BEGIN " not in head:
+        return "is not PEM (no '-----BEGIN' line; convert a JKS/PKCS#12/DER file with keytool or openssl)"
+    return None
+
+
 class SecurityConfig(_Model):
-    """How to authenticate to the cluster."""
+    """How to authenticate to the cluster, and how to encrypt and verify the connection (TLS).
+
+    Invariant: every TLS file named here existed, was readable and looked like PEM when the configuration was
+    parsed, and certificate and key come as a pair; so a typo fails as a config error before any connection, not
+    as an OpenSSL error string from librdkafka (or, for a certificate without its key, as a silent plain-TLS
+    connection the broker then refuses)."""
 
     protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="Kafka security protocol."
@@ -52,11 +96,60 @@ class SecurityConfig(_Model):
     sasl_password: SecretStr | None = Field(
         None, description="SASL password; use `${ENV_VAR}` to keep it out of the file."
     )
-    ssl_ca_location: str | None = Field(None, description="CA certificate file (PEM) to verify the brokers.")
-    ssl_certificate_location: str | None = Field(None, description="Client certificate (PEM) for mTLS.")
+    ssl_ca_location: str | None = Field(
+        None,
+        description=(
+            "CA certificate(s) (PEM file, or a directory of them) that signed the brokers' certificates; "
+            "unset: the system's trust store. Relative paths are resolved from the working directory."
+        ),
+    )
+    ssl_certificate_location: str | None = Field(
+        None, description="Client certificate (PEM) for mTLS; needs `ssl_key_location`."
+    )
     ssl_key_location: str | None = Field(None, description="Client private key (PEM) for mTLS.")
-    ssl_key_password: SecretStr | None = Field(None, description="Password of the client private key.")
-    ssl_endpoint_identification: bool = Field(True, description="Verify the broker host name against its certificate.")
+    ssl_key_password: SecretStr | None = Field(
+        None, description="Password of an encrypted `ssl_key_location`; use `${ENV_VAR}` to keep it out of the file."
+    )
+    ssl_endpoint_identification: bool = Field(
+        True, description="Verify that the broker's certificate names the host connected to (SAN); keep it on."
+    )
+
+    @field_validator("ssl_ca_location", "ssl_certificate_location", "ssl_key_location")
+    @classmethod
+    def _readable_pem(cls, value: str | None, info: ValidationInfo) -> str | None:
+        is_ca = info.field_name == "ssl_ca_location"
+        if value is None or (is_ca and value == "probe"):  # librdkafka's "probe": search the usual system paths
+            return value
+        problem = _unusable_pem(Path(value), directory_ok=is_ca)
+        if problem:
+            raise PydanticCustomError(
+                "tls_file", "{path} {problem} (fix the path of this PEM file)", {"path": value, "problem": problem}
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _tls_settings_consistent(self) -> SecurityConfig:
+        given = [
+            name
+            for name in ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location", "ssl_key_password")
+            if getattr(self, name) is not None
+        ]
+        if given and self.protocol not in _TLS_PROTOCOLS:
+            raise PydanticCustomError(
+                "tls_protocol",
+                "{keys} set, but protocol {protocol} does not use TLS (set protocol: SSL or SASL_SSL, or remove them)",
+                {"keys": ", ".join(given), "protocol": self.protocol},
+            )
+        if (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
+            raise PydanticCustomError(
+                "tls_pair",
+                "ssl_certificate_location and ssl_key_location go together (give both for mTLS, or neither)",
+            )
+        if self.ssl_key_password is not None and self.ssl_key_location is None:
+            raise PydanticCustomError(
+                "tls_pair", "ssl_key_password is set without ssl_key_location (name the encrypted key, or remove it)"
+            )
+        return self
 
 
 class KafkaConfig(_Model):

@@ -58,9 +58,16 @@ class KafkaConnectionError(BackupError):
 
 
 class KafkaAuthError(BackupError):
-    """The cluster rejected our credentials (SASL/SSL)."""
+    """The cluster rejected our credentials: a SASL login, or (mTLS) a missing or untrusted client certificate."""
 
     code = "KAFKA_AUTH_FAILED"
+
+
+class KafkaTlsError(BackupError):
+    """The TLS handshake failed on our side: the brokers' certificate could not be verified against the configured CA
+    (or host name), or the listener does not speak TLS. Not retried: the same trust settings fail the same way."""
+
+    code = "KAFKA_TLS_FAILED"
 
 
 class KafkaOperationError(BackupError):
