@@ -6,8 +6,6 @@ typed errors (``KAFKA_CONNECTION_FAILED`` within the configured connection timeo
 
 from __future__ import annotations
 
-import fnmatch
-import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, Off
 from kafka_backup.engine.config import KafkaConfig
 from kafka_backup.engine.errors import KafkaAuthError, KafkaConnectionError, KafkaOperationError, NoTopicsMatchedError
 from kafka_backup.engine.manifest import TopicInfo
+from kafka_backup.engine.names import compile_patterns
 
 _AUTH_CODES = {
     KafkaError._AUTHENTICATION,
@@ -28,14 +27,6 @@ _AUTH_CODES = {
     KafkaError.CLUSTER_AUTHORIZATION_FAILED,
 }
 _CONNECTION_CODES = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT, KafkaError._RESOLVE}
-
-
-def compile_patterns(patterns: Iterable[str]) -> list[re.Pattern[str]]:
-    """Globs, or regexes when prefixed with ``re:``; both match the whole name."""
-    out = []
-    for p in patterns:
-        out.append(re.compile(p[3:]) if p.startswith("re:") else re.compile(fnmatch.translate(p)))
-    return out
 
 
 @dataclass(frozen=True)

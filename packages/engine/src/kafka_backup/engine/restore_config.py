@@ -28,6 +28,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, model_validator
 
 from kafka_backup.engine.config import KafkaConfig, StorageConfig, _Model
+from kafka_backup.engine.names import Patterns, TopicName
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _SUBMS = re.compile(r"\.(\d{4,})")
@@ -92,8 +93,8 @@ class OffsetRange(_Model):
 class RestoreTopicSelection(_Model):
     """Which backed-up topics to restore (globs, or regexes prefixed with `re:`)."""
 
-    include: list[str] = Field(default_factory=lambda: ["*"], description="Topics to restore.")
-    exclude: list[str] = Field(default_factory=list, description="Topics to leave out.")
+    include: Patterns = Field(default_factory=lambda: ["*"], description="Topics to restore.")
+    exclude: Patterns = Field(default_factory=list, description="Topics to leave out.")
 
 
 class CreateTopics(_Model):
@@ -103,7 +104,7 @@ class CreateTopics(_Model):
     replication_factor: int | None = Field(
         None, ge=1, description="Replication factor of created topics; the backed-up one when omitted."
     )
-    partitions: dict[str, int] = Field(
+    partitions: dict[TopicName, Annotated[int, Field(ge=1)]] = Field(
         default_factory=dict, description="Partition count of a created target topic (with `repartition`)."
     )
     configs: dict[str, str] = Field(
@@ -122,8 +123,8 @@ class ConsumerGroupReset(_Model):
     """Translating captured consumer-group offsets onto the restored topics."""
 
     reset: bool = Field(False, description="Run the offset reset as the last phase of the restore.")
-    include: list[str] = Field(default_factory=lambda: ["*"], description="Groups to reset (glob or `re:`).")
-    exclude: list[str] = Field(default_factory=list, description="Groups to leave alone.")
+    include: Patterns = Field(default_factory=lambda: ["*"], description="Groups to reset (glob or `re:`).")
+    exclude: Patterns = Field(default_factory=list, description="Groups to leave alone.")
 
 
 class RestoreConfig(_Model):
@@ -141,7 +142,7 @@ class RestoreConfig(_Model):
     )
     offset_ranges: list[OffsetRange] = Field(default_factory=list, description="Source offset ranges.")
     time_window: TimeWindow = Field(default_factory=TimeWindow, description="Point-in-time window.")
-    topic_map: dict[str, str] = Field(default_factory=dict, description="Source topic → target topic (rename).")
+    topic_map: dict[str, TopicName] = Field(default_factory=dict, description="Source topic → target topic (rename).")
     partition_map: dict[str, dict[int, int]] = Field(
         default_factory=dict, description="Source topic → {source partition: target partition}."
     )
