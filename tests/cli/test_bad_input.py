@@ -8,6 +8,7 @@ storage is a local folder. Most cases run in-process with click's CliRunner (fas
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
@@ -21,9 +22,11 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from confluent_kafka import KafkaException, Producer
 
 from engine.restore_support import make_backup, numbered_topic
 from kafka_backup.cli.main import cli
+from kafka_backup.engine.client_check import offline
 from rig.kafka import KafkaEndpoint
 
 LINE = re.compile(r"^error\[([A-Z_]+)\]: .+ \(.+\)$")
@@ -558,3 +561,17 @@ def test_enough_cases() -> None:
         "drill",
         "offset-reset",
     }
+
+
+def test_client_check_connects_nowhere(listener: ConnectionCounter) -> None:
+    """The client_config check's clients have no broker list: asked for metadata, one reaches no broker, while the
+    same request with the broker list reaches the listener (so the listener would have seen a connection)."""
+    conf = {"bootstrap.servers": listener.address, "socket.connection.setup.timeout.ms": 1000}
+    checked = Producer(offline(conf))
+    with pytest.raises(KafkaException):
+        checked.list_topics(timeout=2)
+    assert listener.take() == 0
+    control = Producer({**conf, "logger": logging.getLogger("test_bad_input.control")})
+    with pytest.raises(KafkaException):
+        control.list_topics(timeout=2)  # the listener accepts but never answers
+    assert listener.take() >= 1

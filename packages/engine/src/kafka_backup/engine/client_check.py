@@ -21,16 +21,21 @@ _SILENT.addHandler(logging.NullHandler())
 _SILENT.propagate = False
 
 
+def offline(conf: Mapping[str, object]) -> dict[str, object]:
+    """``conf`` without a broker list (nothing to connect to), with a logger that keeps librdkafka's "no
+    bootstrap.servers" notice off stderr."""
+    return {k: v for k, v in conf.items() if k not in _BROKER_KEYS} | {"logger": _SILENT}
+
+
 def client_config_problem(conf: Mapping[str, object]) -> str | None:
     """librdkafka's complaint about ``conf`` (a producer's or a consumer's), or None when both roles accept it."""
     # imported here: the CLI parses configs in commands whose --help must not load the Kafka client
     from confluent_kafka import Consumer, KafkaException, Producer  # noqa: PLC0415
 
-    # no broker list: nothing to connect to; the logger keeps librdkafka's "no bootstrap.servers" notice quiet
-    offline = {k: v for k, v in conf.items() if k not in _BROKER_KEYS} | {"logger": _SILENT}
+    checked = offline(conf)
     try:
-        Producer(offline)
-        Consumer({"group.id": "kafka-backup-config-check", **offline})
+        Producer(checked)
+        Consumer({"group.id": "kafka-backup-config-check", **checked})
     except KafkaException as exc:
         error = exc.args[0]
         problem = str(error.str() if hasattr(error, "str") else error)
