@@ -14,6 +14,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from confluent_kafka import KafkaException, Producer
 
 from engine.restore_support import make_backup, numbered_topic
 from kafka_backup.cli.main import cli
-from kafka_backup.engine.client_check import offline
+from kafka_backup.engine.client_check import client_config_problem, offline
 from rig.kafka import KafkaEndpoint
 
 LINE = re.compile(r"^error\[([A-Z_]+)\]: .+ \(.+\)$")
@@ -575,3 +576,26 @@ def test_client_check_connects_nowhere(listener: ConnectionCounter) -> None:
     with pytest.raises(KafkaException):
         control.list_topics(timeout=2)  # the listener accepts but never answers
     assert listener.take() >= 1
+
+
+def test_client_check_fetches_no_oidc_token(listener: ConnectionCounter) -> None:
+    """An OIDC client_config is judged without fetching a token: the same config in a real client does contact
+    the token endpoint (here: the listener)."""
+    conf = {
+        "bootstrap.servers": listener.address,
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "OAUTHBEARER",
+        "sasl.oauthbearer.method": "oidc",
+        "sasl.oauthbearer.client.id": "id",
+        "sasl.oauthbearer.client.secret": "secret",
+        "sasl.oauthbearer.token.endpoint.url": f"http://{listener.address}/token",
+    }
+    assert client_config_problem(conf) is None
+    assert listener.take() == 0
+    control = Producer({**conf, "logger": logging.getLogger("test_bad_input.control")})
+    seen = 0
+    deadline = time.monotonic() + 60
+    while not seen and time.monotonic() < deadline:
+        control.poll(0.1)
+        seen = listener.take()  # closes what it accepts, so the control's token request fails at once
+    assert seen >= 1, "the control client never contacted the token endpoint"

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 
 _BROKER_KEYS = ("bootstrap.servers", "metadata.broker.list")
+_ACTIVE_MECHANISMS = ("OAUTHBEARER", "GSSAPI")
 _CREATE_FAILED = re.compile(r"^Failed to create (producer|consumer): ")
 _SILENT = logging.getLogger("kafka_backup.engine.client_check")
 _SILENT.addHandler(logging.NullHandler())
@@ -23,8 +24,16 @@ _SILENT.propagate = False
 
 def offline(conf: Mapping[str, object]) -> dict[str, object]:
     """``conf`` without a broker list (nothing to connect to), with a logger that keeps librdkafka's "no
-    bootstrap.servers" notice off stderr."""
-    return {k: v for k, v in conf.items() if k not in _BROKER_KEYS} | {"logger": _SILENT}
+    bootstrap.servers" notice off stderr.
+
+    SASL mechanisms that act when the client is created are switched off for the check (their other settings are
+    still judged): OAUTHBEARER with ``oidc`` fetches a token from its endpoint at once (and a client destroyed
+    meanwhile waits out the request's timeout), GSSAPI runs ``kinit``."""
+    checked = {k: v for k, v in conf.items() if k not in _BROKER_KEYS} | {"logger": _SILENT}
+    if str(checked.get("sasl.mechanism", checked.get("sasl.mechanisms", ""))).upper() in _ACTIVE_MECHANISMS:
+        protocol = str(checked.get("security.protocol", "")).upper()
+        checked["security.protocol"] = "SSL" if protocol == "SASL_SSL" else "PLAINTEXT"
+    return checked
 
 
 def client_config_problem(conf: Mapping[str, object]) -> str | None:
