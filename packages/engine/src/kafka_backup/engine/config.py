@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -34,7 +34,7 @@ from pydantic_core import PydanticCustomError
 
 from kafka_backup.engine.client_check import client_config_problem
 from kafka_backup.engine.errors import ConfigError
-from kafka_backup.engine.names import Patterns
+from kafka_backup.engine.names import Id, Patterns
 from kafka_backup.engine.store.options import StorageSettings, check_url
 
 if TYPE_CHECKING:
@@ -305,9 +305,7 @@ class MetricsConfig(_Model):
 class BackupConfig(_Model):
     """A backup job."""
 
-    backup_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")] = Field(
-        description="Names the backup at the storage URL; workers with the same id share the work."
-    )
+    backup_id: Id = Field(description="Names the backup at the storage URL; workers with the same id share the work.")
     source: KafkaConfig = Field(description="The cluster to back up.")
     topics: TopicSelection = Field(default_factory=TopicSelection, description="Topic selection.")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Storage location.")

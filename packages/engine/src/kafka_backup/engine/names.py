@@ -80,6 +80,15 @@ def _patterns(patterns: list[str]) -> list[str]:
     return patterns
 
 
+def _id(value: str) -> str:
+    problem = id_problem(value, "id")
+    if problem:
+        raise PydanticCustomError("id", "{problem}", {"problem": problem, "hint": "e.g. orders-2026-01-01"})
+    return value
+
+
+Id = Annotated[str, AfterValidator(_id)]
+"""A backup or restore id (validated when parsed): it names a storage prefix."""
 TopicName = Annotated[str, AfterValidator(_topic_name)]
 """A legal Kafka topic name (validated when parsed)."""
 Patterns = Annotated[list[str], AfterValidator(_patterns)]
@@ -88,6 +97,7 @@ Patterns = Annotated[list[str], AfterValidator(_patterns)]
 __all__ = [
     "ID_PATTERN",
     "TOPIC_MAX_LENGTH",
+    "Id",
     "Patterns",
     "TopicName",
     "compile_pattern",

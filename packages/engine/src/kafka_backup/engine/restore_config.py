@@ -27,22 +27,22 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from kafka_backup.engine.config import KafkaConfig, StorageConfig, _Model
-from kafka_backup.engine.names import Patterns, TopicName
+from kafka_backup.engine.config import KafkaConfig, StorageConfig, _Model, invalid
+from kafka_backup.engine.names import Id, Patterns, TopicName
 
-_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _SUBMS = re.compile(r"\.(\d{4,})")
+_TIME_HINT = "give epoch milliseconds or an ISO-8601 time such as 2026-01-01T00:00:00Z"
 
 
 def parse_timestamp(value: object) -> int:
     """Epoch milliseconds from an int, a digit string, or an ISO-8601 string (UTC when no offset is given)."""
     if isinstance(value, bool):
-        raise ValueError("expected epoch milliseconds or an ISO-8601 time")
+        raise invalid("expected epoch milliseconds or an ISO-8601 time", _TIME_HINT)
     if isinstance(value, int):
         return value
     if isinstance(value, datetime):
         if value.microsecond % 1000:
-            raise ValueError("sub-millisecond precision cannot be honoured; give milliseconds at most")
+            raise invalid("sub-millisecond precision cannot be honoured; give milliseconds at most", _TIME_HINT)
         return _dt_ms(value if value.tzinfo else value.replace(tzinfo=UTC))
     if isinstance(value, str):
         text = value.strip()
@@ -50,13 +50,13 @@ def parse_timestamp(value: object) -> int:
             return int(text)
         fraction = _SUBMS.search(text)
         if fraction and fraction.group(1)[3:].strip("0"):
-            raise ValueError(f"'{value}' has sub-millisecond digits; kafka timestamps are milliseconds")
+            raise invalid(f"'{value}' has sub-millisecond digits; kafka timestamps are milliseconds", _TIME_HINT)
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            raise ValueError(f"'{value}' is neither epoch milliseconds nor an ISO-8601 time") from None
+            raise invalid(f"'{value}' is neither epoch milliseconds nor an ISO-8601 time", _TIME_HINT) from None
         return _dt_ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-    raise ValueError("expected epoch milliseconds or an ISO-8601 time")
+    raise invalid("expected epoch milliseconds or an ISO-8601 time", _TIME_HINT)
 
 
 def _dt_ms(moment: datetime) -> int:
@@ -130,10 +130,8 @@ class ConsumerGroupReset(_Model):
 class RestoreConfig(_Model):
     """A restore job."""
 
-    backup_id: Annotated[str, Field(pattern=_ID)] = Field(description="The backup to restore.")
-    restore_id: Annotated[str, Field(pattern=_ID)] | None = Field(
-        None, description="Names the resume checkpoint; derived from the job when omitted."
-    )
+    backup_id: Id = Field(description="The backup to restore.")
+    restore_id: Id | None = Field(None, description="Names the resume checkpoint; derived from the job when omitted.")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Where the backup lives.")
     target: KafkaConfig = Field(description="The cluster to restore to.")
     topics: RestoreTopicSelection = Field(default_factory=RestoreTopicSelection, description="Topic selection.")
