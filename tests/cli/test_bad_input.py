@@ -224,7 +224,7 @@ CASES = [
         ("backup", "-c", C),
         "CONFIG_INVALID",
         backup_with(source={"security": {"protocol": "SSL", "ssl_ca_location": "{tmp}/no-ca.pem"}}),
-        "ssl.ca",
+        "ssl",
     ),
     Case("json-error-object", ("backup", "-c", C, "--json"), "CONFIG_INVALID", backup_with(storage={"url": "ftp://x"})),
     # ---- backup: flags ----------------------------------------------------------------------------------------------
