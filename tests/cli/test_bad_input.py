@@ -236,6 +236,13 @@ CASES = [
         "does not exist",
     ),
     Case(
+        "metrics-output-under-a-file",
+        ("backup", "-c", C, "--metrics-output", "{tmp}/job.yaml/m.prom"),
+        "USAGE_ERROR",
+        backup_with(),
+        "is not a folder",
+    ),
+    Case(
         "metrics-output-suffix",
         ("backup", "-c", C, "--metrics-output", "{tmp}/m.txt"),
         "USAGE_ERROR",

@@ -72,7 +72,8 @@ def check_metrics_output(path: Path) -> None:
                         hint=".prom for node_exporter's textfile collector, .json for scripts")  # fmt: skip
     folder = path.parent
     if not folder.is_dir():
-        raise FlagError(f"folder {str(folder)!r} does not exist", flag="--metrics-output",
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise FlagError(f"folder {str(folder)!r} {what}", flag="--metrics-output",
                         hint="create it, or write the file into an existing folder")  # fmt: skip
     if path.is_dir():
         raise FlagError(f"{str(path)!r} is a folder", flag="--metrics-output", hint="name a file inside it")
