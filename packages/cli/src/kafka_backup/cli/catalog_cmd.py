@@ -87,7 +87,7 @@ def describe_cmd(config_path: Path | None, storage_url: str | None, backup_id: s
 
 @click.command("prune")
 @storage_options
-@click.option("--keep-last", type=int, help="Keep the N newest backups.")
+@click.option("--keep-last", type=click.IntRange(min=0), help="Keep the N newest backups.")
 @click.option("--older-than", help="Only prune backups created longer ago than this (45s, 90m, 12h, 30d, 2w).")
 @click.option("--orphans", is_flag=True, help="Also delete segment objects no manifest references (complete backups).")
 @click.option("--remnants", is_flag=True, help="Also delete backup ids that have objects but no backup.json.")

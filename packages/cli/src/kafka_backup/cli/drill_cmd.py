@@ -19,7 +19,7 @@ from kafka_backup.engine.drill import DrillConfig, DrillReport, DrillRun
 from kafka_backup.telemetry import ClientStats, kafka_logger
 
 
-def build_config(config_path: Path | None, overrides: dict[str, Any]) -> DrillConfig:
+def build_config(config_path: Path | None, overrides: dict[str, tuple[str, Any]]) -> DrillConfig:
     """The drill YAML (if any) with the command-line overrides applied, validated as one document."""
     return job_config(DrillConfig, config_path, overrides)
 
@@ -107,18 +107,18 @@ def drill(
     config = build_config(
         config_path,
         {
-            "backup_id": backup_id,
-            "storage.url": storage_url,
-            "target.bootstrap_servers": bootstrap_servers,
-            "drill": drill_name,
-            "topics.include": topics,
-            "topics.exclude": exclude,
-            "sample_records": sample_records,
-            "rto_target_s": rto_target,
-            "min_score": min_score,
-            "deep": deep,
-            "keep": keep,
-            "replication_factor": replication_factor,
+            "backup_id": ("--backup-id", backup_id),
+            "storage.url": ("--storage-url", storage_url),
+            "target.bootstrap_servers": ("--bootstrap-servers", bootstrap_servers),
+            "drill": ("--name", drill_name),
+            "topics.include": ("--topic", topics),
+            "topics.exclude": ("--exclude-topic", exclude),
+            "sample_records": ("--sample-records", sample_records),
+            "rto_target_s": ("--rto-target", rto_target),
+            "min_score": ("--min-score", min_score),
+            "deep": ("--deep", deep),
+            "keep": ("--keep", keep),
+            "replication_factor": ("--replication-factor", replication_factor),
         },
     )
     stop = threading.Event()

@@ -18,7 +18,9 @@ HEADER = """# CLI reference
 
 Generated from the commands' help by `python -m kafka_backup.cli.help_doc`; a test fails when it drifts.
 Exit codes: `0` success, `1` the run failed, `2` bad usage or configuration. Errors are one line:
-`error[CODE]: what is wrong (how to fix it)`.
+`error[CODE]: what is wrong (how to fix it)`; a mistake on the command line itself (unknown option, missing
+argument, bad value) is `USAGE_ERROR`. Bad input is refused before any connection is made. With `--json`, a failed
+command also prints `{"error": {"code": ..., "message": ..., "hint": ..., "exit_code": ...}}` on stdout.
 """
 
 

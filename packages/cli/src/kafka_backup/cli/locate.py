@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from kafka_backup.engine.config import KafkaConfig, StorageConfig, expand_env, load_yaml, parse_config
 from kafka_backup.engine.errors import ConfigError
+from kafka_backup.engine.names import id_problem
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry import register_secret
 from kafka_backup.telemetry.catalog import Metrics
@@ -68,7 +69,8 @@ class Located:
             target["bootstrap_servers"] = bootstrap
         if not target:
             return None
-        return parse_config(KafkaConfig, target, f"{self.source} (target)")
+        flags = {"bootstrap_servers": "--bootstrap-servers"} if bootstrap else {}
+        return parse_config(KafkaConfig, target, f"{self.source} (target)", flags=flags)
 
 
 def _load_mapping(config_path: Path | None) -> tuple[dict[str, Any], str]:
@@ -93,17 +95,32 @@ def locate(config_path: Path | None, storage_url: str | None, backup_id: str | N
         raise ConfigError(
             "no storage URL given", hint="pass --storage-url URL, set KAFKA_BACKUP_STORAGE_URL, or --config"
         )
-    parsed = parse_config(StorageConfig, storage, f"{source} (storage)")
+    flags = {"url": "--storage-url"} if storage_url else {}
+    parsed = parse_config(StorageConfig, storage, f"{source} (storage)", flags=flags)
     for secret in parsed.secrets():
         register_secret(secret)
-    return Located(parsed, backup_id or raw.get("backup_id"), raw, source)
+    chosen = backup_id or raw.get("backup_id")
+    if chosen is not None:
+        check_id(chosen, "--backup-id" if backup_id else f"{source}: backup_id")
+    return Located(parsed, chosen, raw, source)
 
 
-def job_config(model: type[M], config_path: Path | None, overrides: dict[str, Any]) -> M:
+def check_id(value: object, where: str) -> None:
+    """A backup or restore id names a storage prefix: anything else (``../x``) is refused before it is used."""
+    problem = id_problem(str(value), "id")
+    if problem:
+        raise ConfigError(f"{where}: {problem}", hint="pass the id `kafka-backup list` shows")
+
+
+def job_config(model: type[M], config_path: Path | None, overrides: dict[str, tuple[str, Any]]) -> M:
     """A job that writes to a target cluster (restore, drill): the YAML (if any) with the command-line overrides
-    applied (dotted paths; None, empty and False mean "not given"), validated as one document."""
+    applied, validated as one document.
+
+    ``overrides``: dotted key path -> (flag, value); None, empty and False mean "not given". A value that fails
+    validation is reported as the flag's (``--from: ...``), not as the file's."""
     data, source = _load_mapping(config_path)
-    for path, value in overrides.items():
+    flags: dict[str, str] = {}
+    for path, (flag, value) in overrides.items():
         if value is None or value == () or value is False:
             continue
         node = data
@@ -112,10 +129,12 @@ def job_config(model: type[M], config_path: Path | None, overrides: dict[str, An
             node = node.setdefault(part, {})
         if isinstance(value, dict):
             node[leaf] = {**(node.get(leaf) or {}), **value}
+            flags.update({f"{path}.{key}": flag for key in value})
         else:
             node[leaf] = list(value) if isinstance(value, tuple) else value
+            flags[path] = flag
     if "target" not in data:
         raise ConfigError(
             "no target cluster given", hint="pass --bootstrap-servers HOST:PORT or a --config with target"
         )
-    return parse_config(model, data, source)
+    return parse_config(model, data, source, flags=flags)

@@ -7,9 +7,12 @@ catalog code, which would add about 0.1 s to every start.
 from __future__ import annotations
 
 import importlib
+import sys
+from typing import Any
 
 import click
 
+from kafka_backup.cli.error_line import emit_usage_error
 from kafka_backup.telemetry import configure_logging
 
 COMMANDS = {
@@ -32,6 +35,34 @@ class LazyGroup(click.Group):
     def __init__(self, *args: object, lazy: dict[str, str], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.lazy = lazy
+
+    def main(  # type: ignore[override]  # click's overloads; this keeps its signature
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """click's main, with its usage errors (unknown option, missing argument, bad value) in the one-line
+        ``error[USAGE_ERROR]: ... (...)`` form of every other error, exit 2."""
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode:
+            return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(argv, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()  # a bare `kafka-backup` (or group) shows its help
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            words = [a for a in argv if not a.startswith("-")][:2]
+            command = " ".join(["kafka-backup", *words[: 2 if words[:1] == ["offset-reset"] else 1]])
+            emit_usage_error(exc, argv, command if words and words[0] in self.lazy else "kafka-backup")
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)  # an int is click's Exit code (--help, --version)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})

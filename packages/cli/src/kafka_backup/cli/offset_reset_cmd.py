@@ -12,10 +12,11 @@ from typing import Any
 import click
 
 from kafka_backup.cli.errors import handle_errors
-from kafka_backup.cli.locate import Located, locate, storage_options
+from kafka_backup.cli.locate import Located, check_id, locate, storage_options
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
 from kafka_backup.engine.cluster import Cluster
 from kafka_backup.engine.config import KafkaConfig
+from kafka_backup.engine.names import compile_patterns
 from kafka_backup.engine.offsets import GroupReset, execute_reset, load_state, plan_reset, render_table, script_lines
 from kafka_backup.engine.restore import read_backup_manifest
 from kafka_backup.engine.restore_state import RestoreState
@@ -35,17 +36,17 @@ class _Selection:
 
     def resets(self) -> tuple[Located, RestoreState, list[GroupReset]]:
         located = locate(self.config_path, self.storage_url, self.backup_id)
-        store = located.store()
         bid = located.require_backup_id()
         groups = located.raw.get("consumer_groups") or {}
-        state = load_state(store, bid, self.restore_id or located.raw.get("restore_id"))
-        resets = plan_reset(
-            store,
-            read_backup_manifest(store, bid),
-            state,
-            list(self.include) or groups.get("include") or ["*"],
-            list(self.exclude) or groups.get("exclude") or [],
-        )
+        restore_id = self.restore_id or located.raw.get("restore_id")
+        if restore_id is not None:
+            check_id(restore_id, "--restore-id" if self.restore_id else f"{located.source}: restore_id")
+        include = list(self.include) or groups.get("include") or ["*"]
+        exclude = list(self.exclude) or groups.get("exclude") or []
+        compile_patterns([*include, *exclude])  # a bad regex is a config error before storage is read
+        store = located.store()
+        state = load_state(store, bid, restore_id)
+        resets = plan_reset(store, read_backup_manifest(store, bid), state, include, exclude)
         return located, state, resets
 
 

@@ -95,7 +95,7 @@ def summary_block(s: RestoreSummary) -> str:
     return block(title, rows)
 
 
-def build_config(config_path: Path | None, overrides: dict[str, Any]) -> RestoreConfig:
+def build_config(config_path: Path | None, overrides: dict[str, tuple[str, Any]]) -> RestoreConfig:
     """The restore YAML (if any) with the command-line overrides applied, validated as one document."""
     return job_config(RestoreConfig, config_path, overrides)
 
@@ -155,19 +155,19 @@ def restore(
     config = build_config(
         config_path,
         {
-            "backup_id": backup_id,
-            "storage.url": storage_url,
-            "target.bootstrap_servers": bootstrap_servers,
-            "restore_id": restore_id,
-            "topics.include": topics,
-            "topic_map": _pairs(topic_map, "--topic-map") or None,
-            "time_window.from": time_from,
-            "time_window.to": time_to,
-            "repartition": repartition,
-            "create_topics.replication_factor": replication_factor,
-            "rate_limit.records_per_sec": max_records_per_sec,
-            "rate_limit.bytes_per_sec": max_bytes_per_sec,
-            "consumer_groups.reset": reset_consumer_groups,
+            "backup_id": ("--backup-id", backup_id),
+            "storage.url": ("--storage-url", storage_url),
+            "target.bootstrap_servers": ("--bootstrap-servers", bootstrap_servers),
+            "restore_id": ("--restore-id", restore_id),
+            "topics.include": ("--topic", topics),
+            "topic_map": ("--topic-map", _pairs(topic_map, "--topic-map") or None),
+            "time_window.from": ("--from", time_from),
+            "time_window.to": ("--to", time_to),
+            "repartition": ("--repartition", repartition),
+            "create_topics.replication_factor": ("--replication-factor", replication_factor),
+            "rate_limit.records_per_sec": ("--max-records-per-sec", max_records_per_sec),
+            "rate_limit.bytes_per_sec": ("--max-bytes-per-sec", max_bytes_per_sec),
+            "consumer_groups.reset": ("--reset-consumer-groups", reset_consumer_groups),
         },
     )
     if dry_run:

@@ -24,6 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
+from kafka_backup.cli.error_line import FlagError
 from kafka_backup.telemetry import (
     MetricsServer,
     ReadinessCheck,
@@ -53,10 +54,33 @@ def parse_listen(value: str) -> tuple[str, int]:
     try:
         number = int(port)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not [HOST:]PORT (e.g. 9464 or 0.0.0.0:9464)") from None
+        raise FlagError(
+            f"{value!r} is not [HOST:]PORT", flag="--expose-metrics", hint="e.g. 9464 or 0.0.0.0:9464"
+        ) from None
     if not 0 <= number <= 65535:
-        raise click.BadParameter(f"port {number} is out of range 0-65535")
+        raise FlagError(f"port {number} is out of range", flag="--expose-metrics", hint="use a port in 0-65535")
     return (host or "127.0.0.1", number)
+
+
+def check_metrics_output(path: Path) -> None:
+    """Refuse a metrics file that could not be written, before the run (not after a successful backup).
+
+    Checked: the suffix, that the folder exists and is writable, that the path is not a folder. A write can still
+    fail later (disk full), and that remains METRICS_FILE_WRITE_FAILED, exit 1."""
+    if path.suffix not in (".prom", ".json"):
+        raise FlagError(f"{str(path)!r} must end in .prom or .json", flag="--metrics-output",
+                        hint=".prom for node_exporter's textfile collector, .json for scripts")  # fmt: skip
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise FlagError(f"folder {str(folder)!r} {what}", flag="--metrics-output",
+                        hint="create it, or write the file into an existing folder")  # fmt: skip
+    if path.is_dir():
+        raise FlagError(f"{str(path)!r} is a folder", flag="--metrics-output", hint="name a file inside it")
+    writable = os.access(path, os.W_OK) if path.exists() else os.access(folder, os.W_OK | os.X_OK)
+    if not writable:
+        raise FlagError(f"{str(path)!r} is not writable", flag="--metrics-output",
+                        hint="choose a path this user may write")  # fmt: skip
 
 
 def metrics_options(fn: Callable[P, R]) -> Callable[..., R]:
@@ -79,8 +103,8 @@ def metrics_options(fn: Callable[P, R]) -> Callable[..., R]:
         log_level: str | None,
         **kwargs: Any,
     ) -> R:
-        if output is not None and output.suffix not in (".prom", ".json"):
-            raise click.BadParameter("must end in .prom or .json", param_hint="--metrics-output")
+        if output is not None:
+            check_metrics_output(output)
         options = MetricsOptions(
             expose=parse_listen(expose) if expose else None,
             linger_s=linger,

@@ -29,10 +29,9 @@ def validate_cmd(
 ) -> None:
     """Check a backup: manifests, every segment's size and SHA-256, offset coverage (exit 1 on any defect)."""
     located = locate(config_path, storage_url, backup_id)
+    bid = located.require_backup_id()
     with telemetry_session(metrics, secrets=located.secrets()) as telemetry:
-        report = validate_backup(
-            located.store(telemetry.metrics), located.require_backup_id(), deep=deep, metrics=telemetry.metrics
-        )
+        report = validate_backup(located.store(telemetry.metrics), bid, deep=deep, metrics=telemetry.metrics)
     click.echo(report.to_json() if as_json else report.render())
     if not report.valid:
         sys.exit(EXIT_FAILED)

@@ -9,8 +9,6 @@ librdkafka itself keeps reconnecting as if they were transient.
 
 from __future__ import annotations
 
-import fnmatch
-import re
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -30,6 +28,7 @@ from kafka_backup.engine.errors import (
     NoTopicsMatchedError,
 )
 from kafka_backup.engine.manifest import TopicInfo
+from kafka_backup.engine.names import compile_patterns
 
 _AUTH_CODES = {
     KafkaError._AUTHENTICATION,
@@ -79,14 +78,6 @@ def _tls_error(kind: TlsFailure, detail: str, action: str, bootstrap: str) -> Ex
         hint="set security.ssl_ca_location to the CA that signed the brokers' certificates; on a host-name "
         "mismatch, connect by a name the certificate lists, see ssl_endpoint_identification",
     )
-
-
-def compile_patterns(patterns: Iterable[str]) -> list[re.Pattern[str]]:
-    """Globs, or regexes when prefixed with ``re:``; both match the whole name."""
-    out = []
-    for p in patterns:
-        out.append(re.compile(p[3:]) if p.startswith("re:") else re.compile(fnmatch.translate(p)))
-    return out
 
 
 @dataclass(frozen=True)

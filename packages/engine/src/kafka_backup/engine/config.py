@@ -18,7 +18,7 @@ import re
 import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -33,8 +33,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from kafka_backup.engine.client_check import client_config_problem
 from kafka_backup.engine.errors import ConfigError
-from kafka_backup.engine.store.options import StorageSettings, credential_values, reject_url_credentials
+from kafka_backup.engine.names import Id, Patterns
+from kafka_backup.engine.store.options import StorageSettings, check_url, credential_values, reject_url_credentials
 
 if TYPE_CHECKING:
     from kafka_backup.engine.store import RetryPolicy, Store
@@ -44,6 +46,13 @@ _M = TypeVar("_M", bound=BaseModel)
 # librdkafka settings whose values are credentials
 _SECRET_CLIENT_SETTING = re.compile(r"password|secret|token|ssl\.key\.pem|sasl\.oauthbearer\.config", re.IGNORECASE)
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_BROKER = re.compile(r"(?:[A-Za-z_]+://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:,/\[\]]+):(\d{1,5})")
+ZSTD_MAX_LEVEL = 22
+
+
+def invalid(problem: str, hint: str) -> PydanticCustomError:
+    """A validation error whose one-line message carries a fix (``hint``), as every config error should."""
+    return PydanticCustomError("kafka_backup", "{problem}", {"problem": problem, "hint": hint})
 
 
 class _Model(BaseModel):
@@ -151,6 +160,26 @@ class SecurityConfig(_Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> SecurityConfig:
+        sasl = self.protocol.startswith("SASL_")
+        if sasl and self.sasl_mechanism is None:
+            raise invalid(
+                f"protocol {self.protocol} needs sasl_mechanism",
+                "set security.sasl_mechanism to PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+            )
+        if sasl and (self.sasl_username is None or self.sasl_password is None):
+            raise invalid(
+                f"protocol {self.protocol} needs sasl_username and sasl_password",
+                "set both (the password as ${ENV_VAR} to keep it out of the file)",
+            )
+        if not sasl and self.sasl_mechanism is not None:
+            raise invalid(
+                f"sasl_mechanism is set but protocol is {self.protocol}, so SASL would not be used",
+                "set security.protocol to SASL_SSL (or SASL_PLAINTEXT), or remove sasl_mechanism",
+            )
+        return self
+
 
 class KafkaConfig(_Model):
     """A Kafka cluster to read from (backup) or write to (restore)."""
@@ -168,6 +197,28 @@ class KafkaConfig(_Model):
         if isinstance(value, list):
             return ",".join(str(v) for v in value)
         return value
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        for entry in value.split(","):
+            match = _BROKER.fullmatch(entry.strip())
+            port = int(match.group(1)) if match else 0
+            if not 0 < port < 65536:
+                raise invalid(
+                    f"{entry.strip()!r} is not HOST:PORT",
+                    "write a comma-separated host:port list, e.g. kafka-1:9092,kafka-2:9092",
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _librdkafka_accepts(self) -> KafkaConfig:
+        problem = client_config_problem(self.librdkafka())
+        if problem:
+            for secret in self.secrets():
+                problem = problem.replace(secret, "***")
+            raise invalid(f"librdkafka rejects the client settings: {problem}", "fix client_config or security")
+        return self
 
     def librdkafka(self) -> dict[str, str | int | float | bool]:
         """The librdkafka configuration (with secrets in clear: only ever handed to the client)."""
@@ -208,8 +259,8 @@ class KafkaConfig(_Model):
 class TopicSelection(_Model):
     """Which topics to back up. Patterns are globs (`orders.*`, `logs-?`) or regexes prefixed with `re:`."""
 
-    include: list[str] = Field(default_factory=lambda: ["*"], description="Topics to back up (at least one match).")
-    exclude: list[str] = Field(default_factory=list, description="Topics to leave out, applied after `include`.")
+    include: Patterns = Field(default_factory=lambda: ["*"], description="Topics to back up (at least one match).")
+    exclude: Patterns = Field(default_factory=list, description="Topics to leave out, applied after `include`.")
     include_internal: bool = Field(False, description="Also back up internal topics (names starting with `__`).")
 
 
@@ -235,11 +286,12 @@ class StorageConfig(_Model):
 
     @field_validator("url")
     @classmethod
-    def _no_url_credentials(cls, value: str) -> str:
+    def _valid_url(cls, value: str) -> str:
         try:
             reject_url_credentials(value)
+            check_url(value)
         except ConfigError as exc:
-            raise ValueError(str(exc)) from None
+            raise invalid(exc.message, exc.hint or "") from None
         return value
 
     @field_validator("settings")
@@ -303,6 +355,13 @@ class CompressionConfig(_Model):
         ),
     )
 
+    @field_validator("level")
+    @classmethod
+    def _level_in_range(cls, level: int | None, info: ValidationInfo) -> int | None:
+        if info.data.get("codec") == "zstd" and level is not None and not 1 <= level <= ZSTD_MAX_LEVEL:
+            raise invalid(f"zstd level {level} is out of range", f"use 1-{ZSTD_MAX_LEVEL}; 1 is the default")
+        return level
+
 
 class SegmentConfig(_Model):
     """When to close a segment and start the next one (whichever limit is reached first)."""
@@ -316,8 +375,8 @@ class ConsumerGroupSelection(_Model):
     """Which consumer groups' committed offsets to capture with the backup."""
 
     capture: bool = Field(True, description="Capture consumer-group offsets at backup time.")
-    include: list[str] = Field(default_factory=lambda: ["*"], description="Group patterns (glob or `re:` regex).")
-    exclude: list[str] = Field(default_factory=list, description="Groups to leave out.")
+    include: Patterns = Field(default_factory=lambda: ["*"], description="Group patterns (glob or `re:` regex).")
+    exclude: Patterns = Field(default_factory=list, description="Groups to leave out.")
 
 
 class MetricsConfig(_Model):
@@ -333,9 +392,7 @@ class MetricsConfig(_Model):
 class BackupConfig(_Model):
     """A backup job."""
 
-    backup_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")] = Field(
-        description="Names the backup at the storage URL; workers with the same id share the work."
-    )
+    backup_id: Id = Field(description="Names the backup at the storage URL; workers with the same id share the work.")
     source: KafkaConfig = Field(description="The cluster to back up.")
     topics: TopicSelection = Field(default_factory=TopicSelection, description="Topic selection.")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Storage location.")
@@ -399,11 +456,17 @@ def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseMo
     return current
 
 
-def format_validation_error(error: ValidationError, model: type[BaseModel], source: str) -> ConfigError:
-    """One clear line for the first problem (a config file usually has one typo at a time)."""
+def format_validation_error(
+    error: ValidationError, model: type[BaseModel], source: str, flags: Mapping[str, str] | None = None
+) -> ConfigError:
+    """One clear line for the first problem (a config file usually has one typo at a time), with a fix.
+
+    ``flags``: dotted key path -> the command-line flag that set it; a problem at or under such a path is reported
+    as the flag's, not the file's (the user typed the flag)."""
     first = error.errors()[0]
     loc = tuple(first["loc"])
     path = ".".join(str(p) for p in loc) or "(top level)"
+    flag = next((f for p, f in (flags or {}).items() if path == p or path.startswith(f"{p}.")), None)
     if first["type"] == "extra_forbidden":
         parent = _model_at(model, loc[:-1])
         valid = list(parent.model_fields) if parent else []
@@ -411,37 +474,121 @@ def format_validation_error(error: ValidationError, model: type[BaseModel], sour
         hint = f"did you mean '{close[0]}'?" if close else f"valid keys here: {', '.join(valid)}"
         return ConfigError(f"{source}: unknown key '{path}'", hint=hint)
     if first["type"] == "missing":
-        return ConfigError(f"{source}: missing required key '{path}'")
-    message = first["msg"]
-    return ConfigError(f"{source}: invalid value at '{path}': {message}")
+        return ConfigError(f"{source}: missing required key '{path}'", hint=f"add {path} to the configuration")
+    context = first.get("ctx") or {}
+    message = str(context.get("problem") or first["msg"]).removeprefix("Value error, ")
+    hint = str(context.get("hint") or (f"fix {flag}" if flag else f"fix {path} (docs/config.md lists every key)"))
+    if flag:
+        return ConfigError(f"{flag}: {message}", hint=hint)
+    return ConfigError(f"{source}: invalid value at '{path}': {message}", hint=hint)
 
 
-def parse_config(model: type[_M], data: Any, source: str = "config", environ: Mapping[str, str] | None = None) -> _M:
+def parse_config(
+    model: type[_M],
+    data: Any,
+    source: str = "config",
+    environ: Mapping[str, str] | None = None,
+    flags: Mapping[str, str] | None = None,
+) -> _M:
+    """``data`` validated as ``model`` after ``${ENV}`` expansion; ``flags`` as in :func:`format_validation_error`."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
+        raise ConfigError(
+            f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}",
+            hint="write the job as `key: value` lines (see docs/config.md)",
+        )
     expanded = expand_env(data, environ)
     try:
         return model.model_validate(expanded)
     except ValidationError as exc:
-        raise format_validation_error(exc, model, source) from None
+        raise format_validation_error(exc, model, source, flags) from None
+
+
+MAX_CONFIG_BYTES = 1024 * 1024
+"""A job file larger than this is refused unread (jobs are a few kilobytes)."""
+MAX_CONFIG_VALUES = 100_000
+"""Values a job file may hold once YAML aliases are expanded (bounds "billion laughs" documents)."""
+MAX_CONFIG_DEPTH = 64
+"""How deeply a job file's mappings and lists may nest."""
+
+
+def _check_size(document: Any, file: Path) -> None:
+    """Refuse a document whose expanded form is too large, too deep, or refers to itself.
+
+    ``yaml.safe_load`` shares one object for every alias of an anchor, so loading is bounded by the file size; it is
+    everything *after* loading (``${ENV}`` expansion, validation) that would expand each alias. Sizes are counted
+    once per shared object, so the check is linear in the file, whatever the aliases multiply to."""
+    sizes: dict[int, int] = {}
+    open_ids: set[int] = set()
+
+    def size(node: Any, depth: int) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in open_ids:
+            raise ConfigError(
+                f"config file {file} contains a YAML alias that refers to itself", hint="remove the recursive alias"
+            )
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(
+                f"config file {file} nests deeper than {MAX_CONFIG_DEPTH} levels", hint="flatten the document"
+            )
+        open_ids.add(id(node))
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+        total = 1 + sum(size(child, depth + 1) for child in children)
+        open_ids.discard(id(node))
+        if total > MAX_CONFIG_VALUES:
+            raise ConfigError(
+                f"config file {file} expands to more than {MAX_CONFIG_VALUES:,} values (YAML aliases multiply it)",
+                hint="write the values out instead of nesting aliases of aliases",
+            )
+        sizes[id(node)] = total
+        return total
+
+    size(document, 0)
 
 
 def load_yaml(path: str | Path) -> Any:
+    """The YAML document at ``path``, bounded: size, UTF-8, alias expansion and depth are checked (ConfigError)."""
     file = Path(path)
     try:
-        text = file.read_text()
+        with file.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(
             f"config file {file} does not exist", hint="pass --config PATH to an existing YAML file"
         ) from None
     except OSError as exc:
-        raise ConfigError(f"config file {file} cannot be read: {exc.strerror}") from None
+        raise ConfigError(
+            f"config file {file} cannot be read: {exc.strerror}", hint="pass --config PATH to a readable YAML file"
+        ) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"config file {file} is larger than {MAX_CONFIG_BYTES // 1024} KiB", hint="a job file is a few kilobytes"
+        )
     try:
-        return yaml.safe_load(text)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {file} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+            hint="save it as UTF-8",
+        ) from None
+    try:
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"config file {file} is not valid YAML{where}") from None
+        problem = getattr(exc, "problem", None) or "see the YAML syntax"
+        raise ConfigError(
+            f"config file {file} is not valid YAML{where}", hint=f"{problem}; check indentation and quoting there"
+        ) from None
+    except RecursionError:
+        # PyYAML composes nested collections recursively
+        raise ConfigError(
+            f"config file {file} nests deeper than {MAX_CONFIG_DEPTH} levels", hint="flatten the document"
+        ) from None
+    _check_size(document, file)
+    return document
 
 
 def load_config(model: type[_M], path: str | Path, environ: Mapping[str, str] | None = None) -> _M:

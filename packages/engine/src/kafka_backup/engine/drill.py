@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -41,6 +41,7 @@ from kafka_backup.engine.cluster import Cluster, select, translate
 from kafka_backup.engine.config import KafkaConfig, StorageConfig, _Model
 from kafka_backup.engine.errors import BackupError, ConfigError, KafkaOperationError, StorageNotFoundError
 from kafka_backup.engine.manifest import BackupManifest, PartitionManifest, SegmentEntry, now_ms
+from kafka_backup.engine.names import Id
 from kafka_backup.engine.restore import RestoreRun, read_backup_manifest, read_partition_manifest
 from kafka_backup.engine.restore_config import RestoreConfig, RestoreTopicSelection
 from kafka_backup.engine.restore_state import restore_prefix
@@ -52,7 +53,6 @@ from kafka_backup.telemetry.catalog import Metrics
 log = structlog.get_logger("kafka_backup.drill")
 _tracer = trace.get_tracer("kafka_backup.engine.drill")
 
-_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _TOPIC_MAX = 249
 UNRESTORABLE = frozenset({"missing", "truncated", "size_mismatch", "checksum_mismatch", "unreadable"})
 """Validation defects of a segment that make the restore engine stop at it: the drill restores around them."""
@@ -77,7 +77,7 @@ class DrillConfig(_Model):
     drill: str | None = Field(
         None, min_length=1, max_length=200, description="Drill name: the `drill` metric label (default: backup_id)."
     )
-    backup_id: Annotated[str, Field(pattern=_ID)] = Field(description="The backup to drill.")
+    backup_id: Id = Field(description="The backup to drill.")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Where the backup lives.")
     target: KafkaConfig = Field(description="The cluster the scratch topics are created on.")
     topics: RestoreTopicSelection = Field(default_factory=RestoreTopicSelection, description="Topic selection.")

@@ -26,7 +26,7 @@ import structlog
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from opentelemetry import trace
 
-from kafka_backup.engine.cluster import Cluster, compile_patterns, translate
+from kafka_backup.engine.cluster import Cluster, translate
 from kafka_backup.engine.errors import (
     BackupError,
     BackupNotFoundError,
@@ -36,6 +36,7 @@ from kafka_backup.engine.errors import (
     StorageNotFoundError,
 )
 from kafka_backup.engine.manifest import BackupManifest
+from kafka_backup.engine.names import compile_patterns
 from kafka_backup.engine.restore_state import (
     OffsetMap,
     PartitionTrail,

@@ -46,7 +46,7 @@ from confluent_kafka import IsolationLevel, KafkaError, KafkaException, TopicPar
 from confluent_kafka.admin import NewTopic, OffsetSpec
 from opentelemetry import trace
 
-from kafka_backup.engine.cluster import Cluster, select, translate
+from kafka_backup.engine.cluster import Cluster, Selection, select, translate
 from kafka_backup.engine.errors import (
     BackupError,
     BackupNotFoundError,
@@ -291,24 +291,47 @@ def _selection_for(config: RestoreConfig, topic: str, partition: int) -> _Select
     return _Selection(intervals, window.from_, window.to)
 
 
+def check_selection(config: RestoreConfig, backup: BackupManifest) -> Selection:
+    """The selected topics; a ConfigError when the selection or a mapping names a topic or partition the backup
+    does not hold (checked from the backup manifest alone, before any connection to the target)."""
+    chosen = select(backup.topics, config.topics.include, config.topics.exclude, include_internal=True)
+    held = ", ".join(sorted(backup.topics)) or "nothing"
+    if not chosen.topics:
+        raise ConfigError(
+            f"no topic of backup '{config.backup_id}' matches topics.include={config.topics.include} "
+            f"exclude={config.topics.exclude} (it holds: {held})",
+            hint="fix topics.include / --topic",
+        )
+    named: dict[str, list[tuple[str, list[int]]]] = {
+        "partitions": list(config.partitions.items()),
+        "offset_ranges": [(r.topic, r.partitions or []) for r in config.offset_ranges],
+        "topic_map": [(t, []) for t in config.topic_map],
+        "partition_map": [(t, list(m)) for t, m in config.partition_map.items()],
+    }
+    for key, entries in named.items():
+        for name, partitions in entries:
+            if name not in backup.topics:
+                raise ConfigError(
+                    f"{key} names topic '{name}', which is not in backup '{config.backup_id}'",
+                    hint=f"topics in the backup: {held}",
+                )
+            count = backup.topics[name].partitions
+            absent = sorted(p for p in partitions if not 0 <= p < count)
+            if absent:
+                raise ConfigError(
+                    f"{key} names partition(s) {', '.join(map(str, absent))} of topic '{name}', which the backup "
+                    f"does not hold",
+                    hint=f"backup '{config.backup_id}' holds partitions 0-{count - 1} of {name}",
+                )
+    return chosen
+
+
 def build_plan(
     config: RestoreConfig, store: Store, existing: dict[str, int], backup: BackupManifest | None = None
 ) -> RestorePlan:
     """The restore plan: reads manifests only. ``existing`` is the target's topic → partition count."""
     backup = backup or read_backup_manifest(store, config.backup_id)
-    chosen = select(backup.topics, config.topics.include, config.topics.exclude, include_internal=True)
-    if not chosen.topics:
-        raise ConfigError(
-            f"no topic of backup '{config.backup_id}' matches topics.include={config.topics.include} "
-            f"exclude={config.topics.exclude} (it holds: {', '.join(sorted(backup.topics)) or 'nothing'})",
-            hint="fix topics.include / --topic",
-        )
-    for name in (*config.partitions, *(r.topic for r in config.offset_ranges), *config.topic_map):
-        if name not in backup.topics:
-            raise ConfigError(
-                f"topic '{name}' named in the restore config is not in backup '{config.backup_id}'",
-                hint=f"topics in the backup: {', '.join(sorted(backup.topics))}",
-            )
+    chosen = check_selection(config, backup)
     topics: list[TopicPlan] = []
     parts: list[PartitionPlan] = []
     targets_seen: dict[str, str] = {}
@@ -597,8 +620,10 @@ class RestoreRun:
 
     def plan(self) -> RestorePlan:
         """The plan (reads manifests and the target's topic list; writes nothing)."""
+        backup = read_backup_manifest(self.store, self.backup_id)
+        check_selection(self.config, backup)  # what the backup alone refutes fails before connecting
         cluster = Cluster(self.config.target, self._admin_extra())
-        return build_plan(self.config, self.store, cluster.topic_partitions())
+        return build_plan(self.config, self.store, cluster.topic_partitions(), backup)
 
     def run(self) -> RestoreSummary:
         self._started = time.monotonic()
@@ -627,8 +652,9 @@ class RestoreRun:
 
     def _run(self) -> None:
         cfg = self.config
-        cluster = Cluster(cfg.target, self._admin_extra())
         backup = read_backup_manifest(self.store, self.backup_id)
+        check_selection(cfg, backup)  # what the backup alone refutes fails before connecting
+        cluster = Cluster(cfg.target, self._admin_extra())
         plan = build_plan(cfg, self.store, cluster.topic_partitions(), backup)
         self.summary.segments_skipped = sum(p.skipped_segments for p in plan.partitions)
         if backup.status != "complete":

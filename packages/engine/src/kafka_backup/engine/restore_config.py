@@ -27,21 +27,22 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from kafka_backup.engine.config import KafkaConfig, StorageConfig, _Model
+from kafka_backup.engine.config import KafkaConfig, StorageConfig, _Model, invalid
+from kafka_backup.engine.names import Id, Patterns, TopicName
 
-_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 _SUBMS = re.compile(r"\.(\d{4,})")
+_TIME_HINT = "give epoch milliseconds or an ISO-8601 time such as 2026-01-01T00:00:00Z"
 
 
 def parse_timestamp(value: object) -> int:
     """Epoch milliseconds from an int, a digit string, or an ISO-8601 string (UTC when no offset is given)."""
     if isinstance(value, bool):
-        raise ValueError("expected epoch milliseconds or an ISO-8601 time")
+        raise invalid("expected epoch milliseconds or an ISO-8601 time", _TIME_HINT)
     if isinstance(value, int):
         return value
     if isinstance(value, datetime):
         if value.microsecond % 1000:
-            raise ValueError("sub-millisecond precision cannot be honoured; give milliseconds at most")
+            raise invalid("sub-millisecond precision cannot be honoured; give milliseconds at most", _TIME_HINT)
         return _dt_ms(value if value.tzinfo else value.replace(tzinfo=UTC))
     if isinstance(value, str):
         text = value.strip()
@@ -49,13 +50,13 @@ def parse_timestamp(value: object) -> int:
             return int(text)
         fraction = _SUBMS.search(text)
         if fraction and fraction.group(1)[3:].strip("0"):
-            raise ValueError(f"'{value}' has sub-millisecond digits; kafka timestamps are milliseconds")
+            raise invalid(f"'{value}' has sub-millisecond digits; kafka timestamps are milliseconds", _TIME_HINT)
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            raise ValueError(f"'{value}' is neither epoch milliseconds nor an ISO-8601 time") from None
+            raise invalid(f"'{value}' is neither epoch milliseconds nor an ISO-8601 time", _TIME_HINT) from None
         return _dt_ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-    raise ValueError("expected epoch milliseconds or an ISO-8601 time")
+    raise invalid("expected epoch milliseconds or an ISO-8601 time", _TIME_HINT)
 
 
 def _dt_ms(moment: datetime) -> int:
@@ -92,8 +93,8 @@ class OffsetRange(_Model):
 class RestoreTopicSelection(_Model):
     """Which backed-up topics to restore (globs, or regexes prefixed with `re:`)."""
 
-    include: list[str] = Field(default_factory=lambda: ["*"], description="Topics to restore.")
-    exclude: list[str] = Field(default_factory=list, description="Topics to leave out.")
+    include: Patterns = Field(default_factory=lambda: ["*"], description="Topics to restore.")
+    exclude: Patterns = Field(default_factory=list, description="Topics to leave out.")
 
 
 class CreateTopics(_Model):
@@ -103,7 +104,7 @@ class CreateTopics(_Model):
     replication_factor: int | None = Field(
         None, ge=1, description="Replication factor of created topics; the backed-up one when omitted."
     )
-    partitions: dict[str, int] = Field(
+    partitions: dict[TopicName, Annotated[int, Field(ge=1)]] = Field(
         default_factory=dict, description="Partition count of a created target topic (with `repartition`)."
     )
     configs: dict[str, str] = Field(
@@ -122,17 +123,15 @@ class ConsumerGroupReset(_Model):
     """Translating captured consumer-group offsets onto the restored topics."""
 
     reset: bool = Field(False, description="Run the offset reset as the last phase of the restore.")
-    include: list[str] = Field(default_factory=lambda: ["*"], description="Groups to reset (glob or `re:`).")
-    exclude: list[str] = Field(default_factory=list, description="Groups to leave alone.")
+    include: Patterns = Field(default_factory=lambda: ["*"], description="Groups to reset (glob or `re:`).")
+    exclude: Patterns = Field(default_factory=list, description="Groups to leave alone.")
 
 
 class RestoreConfig(_Model):
     """A restore job."""
 
-    backup_id: Annotated[str, Field(pattern=_ID)] = Field(description="The backup to restore.")
-    restore_id: Annotated[str, Field(pattern=_ID)] | None = Field(
-        None, description="Names the resume checkpoint; derived from the job when omitted."
-    )
+    backup_id: Id = Field(description="The backup to restore.")
+    restore_id: Id | None = Field(None, description="Names the resume checkpoint; derived from the job when omitted.")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Where the backup lives.")
     target: KafkaConfig = Field(description="The cluster to restore to.")
     topics: RestoreTopicSelection = Field(default_factory=RestoreTopicSelection, description="Topic selection.")
@@ -141,7 +140,7 @@ class RestoreConfig(_Model):
     )
     offset_ranges: list[OffsetRange] = Field(default_factory=list, description="Source offset ranges.")
     time_window: TimeWindow = Field(default_factory=TimeWindow, description="Point-in-time window.")
-    topic_map: dict[str, str] = Field(default_factory=dict, description="Source topic → target topic (rename).")
+    topic_map: dict[str, TopicName] = Field(default_factory=dict, description="Source topic → target topic (rename).")
     partition_map: dict[str, dict[int, int]] = Field(
         default_factory=dict, description="Source topic → {source partition: target partition}."
     )

@@ -27,21 +27,9 @@ from kafka_backup.engine.errors import BucketNotFoundError, StorageError, Storag
 from kafka_backup.engine.store._filesystems import make_filesystem
 from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation
 from kafka_backup.engine.store.classify import classify, missing_bucket_error
+from kafka_backup.engine.store.options import BACKENDS as _BACKENDS
 
 TEMP_MARKER = ".tmp-"
-
-_BACKENDS: dict[str, Backend] = {
-    "file": "filesystem",
-    "local": "filesystem",
-    "s3": "s3",
-    "s3a": "s3",
-    "gs": "gcs",
-    "gcs": "gcs",
-    "az": "azure",
-    "abfs": "azure",
-    "abfss": "azure",
-    "memory": "memory",
-}
 
 
 def backend_of(url: str) -> Backend:

@@ -22,9 +22,43 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import TypeAdapter, ValidationError
 
 from kafka_backup.engine.errors import ConfigError
+from kafka_backup.engine.store.base import Backend
 
 S3_DEFAULT_REGION = "us-east-1"
 """Region used with a custom endpoint when none is configured; S3-compatible servers (MinIO, Ceph) accept it."""
+
+BACKENDS: dict[str, Backend] = {
+    "file": "filesystem",
+    "local": "filesystem",
+    "s3": "s3",
+    "s3a": "s3",
+    "gs": "gcs",
+    "gcs": "gcs",
+    "az": "azure",
+    "abfs": "azure",
+    "abfss": "azure",
+    "memory": "memory",
+}
+"""Storage URL scheme -> backend (a URL without a scheme is a local path)."""
+
+
+def check_url(url: str) -> Backend:
+    """The backend of a storage URL; a ConfigError for an unknown scheme or an object-store URL without a bucket.
+
+    Scheme parsing follows fsspec's ``split_protocol`` (a one-letter "scheme" is a Windows drive, not a scheme)."""
+    scheme, sep, path = url.partition("://")
+    if not sep or len(scheme) <= 1:
+        scheme, path = "file", url
+    backend = BACKENDS.get(scheme)
+    if backend is None:
+        supported = ", ".join(sorted(f"{p}://" for p in BACKENDS))
+        # the URL itself is not repeated: it may carry credentials
+        raise ConfigError(f"unsupported storage URL scheme {scheme}://", hint=f"use one of {supported}")
+    if backend in ("s3", "gcs", "azure") and not path.split("/", 1)[0]:
+        raise ConfigError(
+            f"storage URL {url!r} names no bucket", hint=f"write {scheme}://BUCKET or {scheme}://BUCKET/PREFIX"
+        )
+    return backend
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,55 @@
+"""Checking a librdkafka configuration without connecting: librdkafka itself judges it.
+
+A client is constructed with the configuration minus its broker list, once as a producer and once as a consumer
+(a setting can be wrong for either role), and destroyed at once. Without ``bootstrap.servers`` a client has no
+broker to connect to, so the check opens no connection (``tests/cli/test_bad_input.py`` asserts it with a listener
+that counts connections); it costs well under a millisecond per client. What librdkafka checks this way: unknown
+properties, invalid values, unreadable certificate files, SASL mechanisms without a provider, and the
+cross-property rules it applies when a client is created (e.g. ``acks`` with ``enable.idempotence``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+
+_BROKER_KEYS = ("bootstrap.servers", "metadata.broker.list")
+_ACTIVE_MECHANISMS = ("OAUTHBEARER", "GSSAPI")
+_CREATE_FAILED = re.compile(r"^Failed to create (producer|consumer): ")
+_SILENT = logging.getLogger("kafka_backup.engine.client_check")
+_SILENT.addHandler(logging.NullHandler())
+_SILENT.propagate = False
+
+
+def offline(conf: Mapping[str, object]) -> dict[str, object]:
+    """``conf`` without a broker list (nothing to connect to), with a logger that keeps librdkafka's "no
+    bootstrap.servers" notice off stderr.
+
+    SASL mechanisms that act when the client is created are switched off for the check (their other settings are
+    still judged): OAUTHBEARER with ``oidc`` fetches a token from its endpoint at once (and a client destroyed
+    meanwhile waits out the request's timeout), GSSAPI runs ``kinit``."""
+    checked = {k: v for k, v in conf.items() if k not in _BROKER_KEYS} | {"logger": _SILENT}
+    if str(checked.get("sasl.mechanism", checked.get("sasl.mechanisms", ""))).upper() in _ACTIVE_MECHANISMS:
+        protocol = str(checked.get("security.protocol", "")).upper()
+        checked["security.protocol"] = "SSL" if protocol == "SASL_SSL" else "PLAINTEXT"
+    return checked
+
+
+def client_config_problem(conf: Mapping[str, object]) -> str | None:
+    """librdkafka's complaint about ``conf`` (a producer's or a consumer's), or None when both roles accept it."""
+    # imported here: the CLI parses configs in commands whose --help must not load the Kafka client
+    from confluent_kafka import Consumer, KafkaException, Producer  # noqa: PLC0415
+
+    checked = offline(conf)
+    try:
+        Producer(checked)
+        Consumer({"group.id": "kafka-backup-config-check", **checked})
+    except KafkaException as exc:
+        error = exc.args[0]
+        problem = str(error.str() if hasattr(error, "str") else error)
+    except (ValueError, TypeError) as exc:
+        problem = str(exc)
+    else:
+        return None
+    return _CREATE_FAILED.sub("", problem)
