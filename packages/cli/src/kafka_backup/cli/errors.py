@@ -13,7 +13,6 @@ import structlog
 from kafka_backup.cli.error_line import emit_error
 from kafka_backup.engine.errors import BackupError
 from kafka_backup.telemetry import MetricsFileError, TelemetryError
-from kafka_backup.telemetry.redact import default_redactor
 
 P = ParamSpec("P")
 R = TypeVar("R")
