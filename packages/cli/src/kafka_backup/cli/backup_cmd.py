@@ -32,9 +32,10 @@ def install_stop_handlers(stop: threading.Event) -> None:
 
 
 def show_backup_progress(line: ProgressLine, p: BackupProgress) -> None:
-    """A bar over the snapshot's known total, or a status line in continuous mode."""
+    """A bar over the snapshot's known total, or a status line in continuous mode. Nothing while no partition is
+    assigned (the ``waiting_for_partitions`` log line says why); the line ends when this worker's share is done, so
+    the log lines of the shutdown do not run into it."""
     if p.waiting:
-        line.update(0, p.total, "waiting for partitions (see the log)")
         return
     rate = f"{p.rate:,.0f} rec/s"
     if p.total is None:
@@ -44,6 +45,8 @@ def show_backup_progress(line: ProgressLine, p: BackupProgress) -> None:
         done = f"{p.partitions_done}/{plural(p.partitions, 'partition')}"
         info = f"{p.records:,}/{p.total:,} records  {human_bytes(p.bytes)}  {done}  {rate}"
     line.update(p.records, p.total, info)
+    if p.total is not None and p.partitions and p.partitions_done == p.partitions and p.records >= p.total:
+        line.close()
 
 
 def _run(

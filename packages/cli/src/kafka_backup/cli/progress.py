@@ -82,8 +82,10 @@ class ProgressLine:
         return bar
 
     def close(self) -> None:
-        """Draw the latest report (it may have been skipped by the redraw limit) and end the line."""
+        """Draw the latest report (it may have been skipped by the redraw limit) and end the line; idempotent."""
         if self._latest is not None:
             self.update(*self._latest, final=True)
         if self._bar is not None:
             self._bar.render_finish()
+        # a later update starts a new line (log lines written meanwhile stay on their own)
+        self._bar, self._latest = None, None

@@ -351,6 +351,7 @@ class BackupRun:
                 self._note_waiting(now)
             self.progress.report()
             if self.snapshot is not None and self._snapshot_complete():
+                self.progress.report(force=True)  # the end, before the shutdown's log lines
                 return
 
     def _note_waiting(self, now: float) -> None:
