@@ -22,8 +22,9 @@ Before replacing a manifest the run re-reads it and checks that it still ends wh
 worker that lost a partition in a rebalance (and did not notice yet) cannot clobber the new owner's commits.
 
 Scale-out: workers with the same ``backup_id`` join the consumer group ``kafka-backup.<backup_id>`` with
-cooperative-sticky assignment. On revoke a worker flushes and commits the partition's open segment before
-releasing it. In snapshot mode every worker stops only when every partition of the snapshot has reached its target
+cooperative-sticky assignment, each as a static member (``group.instance.id``, see :mod:`worker_id`), so a worker
+restarted after a crash takes its partitions back without waiting for its old session to expire. On revoke a worker
+flushes and commits the partition's open segment before releasing it. In snapshot mode every worker stops only when every partition of the snapshot has reached its target
 end offset according to storage, so the survivors finish a dead worker's partitions.
 """
 
@@ -53,7 +54,13 @@ from opentelemetry import trace
 from kafka_backup.engine.backup_progress import BackupProgress, ProgressTracker
 from kafka_backup.engine.cluster import Cluster, translate
 from kafka_backup.engine.config import BackupConfig
-from kafka_backup.engine.errors import BackupError, ConcurrentWriterError, StorageError, StorageNotFoundError
+from kafka_backup.engine.errors import (
+    BackupError,
+    ConcurrentWriterError,
+    StorageError,
+    StorageNotFoundError,
+    WorkerIdInUseError,
+)
 from kafka_backup.engine.gcpace import GcPacer
 from kafka_backup.engine.manifest import (
     BackupManifest,
@@ -314,6 +321,14 @@ class BackupRun:
         return Consumer(conf)
 
     def _on_error(self, error: KafkaError) -> None:
+        if error.code() in (KafkaError.FENCED_INSTANCE_ID, KafkaError._FENCED):
+            worker = self.worker_id.value if self.worker_id else None
+            self._fatal = WorkerIdInUseError(
+                f"another worker of backup {self.backup_id} joined with worker_id {worker!r}, so the broker fenced "
+                "this one",
+                hint="give each running worker its own worker_id, or leave it unset for a distinct default",
+            )
+            return
         if error.fatal() or error.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
             self._fatal = translate(KafkaException(error), None, "consume", self.config.source.bootstrap_servers)
         else:
@@ -904,7 +919,9 @@ class BackupRun:
             self.progress.set_lag(behind)
 
     def _shutdown(self) -> None:
-        """Flush and commit every open segment, then leave the group (bounded by ``shutdown_timeout_s``)."""
+        """Flush and commit every open segment, then close the consumer (bounded by ``shutdown_timeout_s``). A static
+        member does not leave the group on close: its partitions stay its own for ``session_timeout_ms``, for the
+        same worker to take back at once."""
         deadline = time.monotonic() + self.config.shutdown_timeout_s
         self._closing = True
         self._storage_failing = isinstance(sys.exc_info()[1], StorageError)
