@@ -24,8 +24,9 @@ worker that lost a partition in a rebalance (and did not notice yet) cannot clob
 Scale-out: workers with the same ``backup_id`` join the consumer group ``kafka-backup.<backup_id>`` with
 cooperative-sticky assignment, each as a static member (``group.instance.id``, see :mod:`worker_id`), so a worker
 restarted after a crash takes its partitions back without waiting for its old session to expire. On revoke a worker
-flushes and commits the partition's open segment before releasing it. In snapshot mode every worker stops only when every partition of the snapshot has reached its target
-end offset according to storage, so the survivors finish a dead worker's partitions.
+flushes and commits the partition's open segment before releasing it. In snapshot mode every worker stops only when
+every partition of the snapshot has reached its target end offset according to storage, so the survivors finish a
+dead worker's partitions.
 """
 
 from __future__ import annotations
