@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ from engine.backup_helpers import backup_config
 from rig.kafka import KafkaEndpoint
 from rig.tricky import create_topic
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 RECORDS = 6_000
 PARTITIONS = 3
 
@@ -58,8 +60,11 @@ def run_backup(config: Path, *flags: str, tty: bool) -> tuple[int, str]:
 
 
 def bar_lines(stderr: str) -> list[str]:
-    """The redraws of the progress line (each starts after a carriage return)."""
-    return [part.strip() for part in stderr.replace("\n", "\r").split("\r") if part.strip().startswith("backup  [")]
+    """The progress lines as the terminal shows them in the end: per line, what its last redraw (after a carriage
+    return) left, without terminal escapes."""
+    plain = ANSI_ESCAPE.sub("", stderr)
+    visible = [line.split("\r")[-1].strip() or line.strip() for line in plain.split("\n")]
+    return [line for line in visible if line.startswith("backup  [")]
 
 
 class TestBackupProgress:
@@ -72,7 +77,8 @@ class TestBackupProgress:
         assert code == 0, stderr[-3000:]
         lines = bar_lines(stderr)
         assert lines, stderr[-3000:]
-        last = lines[-1]
+        assert len(lines) == 1, lines  # one line, redrawn in place; not drawn again by later reports
+        last = lines[0]
         assert "100%" in last
         assert f"{RECORDS:,}/{RECORDS:,} records" in last
         assert f"{PARTITIONS}/{PARTITIONS} partitions" in last

@@ -43,9 +43,13 @@ class ProgressLine:
         self._width = width
         self._last = 0.0
         self._latest: tuple[int, int | None, str] | None = None
+        self._ended: tuple[int, int | None] | None = None
+        """Where the last closed line ended: a report of the same position does not draw it again."""
 
     def update(self, done: int, total: int | None, info: str, *, final: bool = False) -> None:
         """Show ``done`` of ``total`` with ``info`` after the bar (at most every ``REDRAW_S`` unless ``final``)."""
+        if self._bar is None and self._ended == (done, total):
+            return
         self._latest = (done, total, info)
         now = time.monotonic()
         if not final and now - self._last < REDRAW_S and self._bar is not None:
@@ -85,6 +89,7 @@ class ProgressLine:
         """Draw the latest report (it may have been skipped by the redraw limit) and end the line; idempotent."""
         if self._latest is not None:
             self.update(*self._latest, final=True)
+            self._ended = self._latest[:2]
         if self._bar is not None:
             self._bar.render_finish()
         # a later update starts a new line (log lines written meanwhile stay on their own)
