@@ -170,22 +170,22 @@ class TestRestartAfterCrash:
 
     def test_a_new_worker_says_what_it_waits_for(self, kafka: KafkaEndpoint, topic_name: str, tmp_path: Path) -> None:
         """A rerun under another id waits for the dead member's session, says so, and leaves the wait out of its
-        records/s."""
+        records/s. (The session is long enough that the rerun, started on a loaded machine, still finds it.)"""
         fill(kafka, topic_name, 60_000)
         summary, log = crash_then_rerun(
-            kafka, topic_name, tmp_path, session_timeout_ms=6000, worker_ids=("crashed", "fresh")
+            kafka, topic_name, tmp_path, session_timeout_ms=30_000, worker_ids=("crashed", "fresh")
         )
         waiting = events(log, "waiting_for_partitions")
         assert len(waiting) == 1, log[-3000:]
         assert waiting[0]["worker_id"] == "fresh"
-        assert waiting[0]["session_timeout_s"] == 6.0
+        assert waiting[0]["session_timeout_s"] == 30.0
         assert "session times out" in str(waiting[0]["reason"])
         records, working, duration = summary["records"], summary["working_seconds"], summary["duration_seconds"]
         assert isinstance(records, int) and isinstance(working, float) and isinstance(duration, float)
         assert 0 < records < 60_000
         # the notice comes only after 2 s without partitions, all of which the working time leaves out
         assert duration - working >= 2.0
-        assert summary["records_per_second"] == round(records / working, 1)
+        assert summary["records_per_second"] == pytest.approx(records / working, rel=1e-3)  # both rounded
 
 
 class TestTwoWorkers:
