@@ -42,7 +42,8 @@ def start_worker(config_path: Path, log_path: Path, *args: str) -> subprocess.Po
             [sys.executable, "-m", "kafka_backup.cli", "backup", "--config", str(config_path), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "KAFKA_BACKUP_LOG_FORMAT": "json"},
+            # per-partition assignment lines are debug: the two-worker test reads them
+            env={**os.environ, "KAFKA_BACKUP_LOG_FORMAT": "json", "KAFKA_BACKUP_LOG_LEVEL": "info,kafka_backup=debug"},
         )
 
 
@@ -121,6 +122,92 @@ class TestKillDuringBackup:
         summary = json.loads(rerun.stdout.strip().splitlines()[-1])
         assert 0 < summary["records"] < 120_000
         assert_exact(kafka, tmp_path / "store", "crash", topic_name)
+
+
+def events(log_text: str, name: str) -> list[dict[str, object]]:
+    """The JSON log lines of event ``name``."""
+    out = []
+    for line in log_text.splitlines():
+        if line.startswith("{") and f'"{name}"' in line:
+            entry = json.loads(line)
+            if entry.get("event") == name:
+                out.append(entry)
+    return out
+
+
+def crash_then_rerun(
+    kafka: KafkaEndpoint,
+    topic: str,
+    tmp_path: Path,
+    *,
+    session_timeout_ms: int,
+    worker_ids: tuple[str | None, str | None],
+) -> tuple[dict[str, object], str]:
+    """Back up ``topic``, kill -9 the worker after a few segments, rerun to the end; the rerun's summary and log."""
+    first, second = worker_ids
+    cfg = backup_config(
+        kafka.bootstrap,
+        "restart",
+        tmp_path / "store",
+        [topic],
+        segment={"max_records": 1000},
+        session_timeout_ms=session_timeout_ms,
+    )
+    config = tmp_path / "backup.yaml"
+    config.write_text(yaml.safe_dump({**cfg, "worker_id": first} if first else cfg))
+    worker = start_worker(config, tmp_path / "w1.log")
+    try:
+        wait_for(lambda: committed_segments(tmp_path / "store", "restart", topic) >= 4, 120, "4 segments")
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    config.write_text(yaml.safe_dump({**cfg, "worker_id": second} if second else cfg))
+    rerun = subprocess.run(
+        [sys.executable, "-m", "kafka_backup.cli", "backup", "--config", str(config), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "KAFKA_BACKUP_LOG_FORMAT": "json"},
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert_exact(kafka, tmp_path / "store", "restart", topic)
+    return json.loads(rerun.stdout.strip().splitlines()[-1]), rerun.stderr
+
+
+class TestRestartAfterCrash:
+    def test_restarted_worker_takes_its_partitions_back_at_once(
+        self, kafka: KafkaEndpoint, topic_name: str, tmp_path: Path
+    ) -> None:
+        """The rerun on the same host reuses the dead worker's id: assigned before the old session could expire."""
+        fill(kafka, topic_name, 60_000)
+        summary, log = crash_then_rerun(kafka, topic_name, tmp_path, session_timeout_ms=45_000, worker_ids=(None, None))
+        assigned = events(log, "partitions_assigned")
+        assert assigned, log[-3000:]
+        # a new member would wait for the killed one's session (45 s) to expire before any assignment
+        assert float(assigned[0]["waited_s"]) < 45  # type: ignore[arg-type]
+        assert assigned[0]["partitions"] == PARTITIONS
+        assert events(log, "partition_assigned") == []  # per-partition lines are debug
+        assert 0 < summary["working_seconds"] <= summary["duration_seconds"]  # type: ignore[operator]
+
+    def test_a_new_worker_says_what_it_waits_for(self, kafka: KafkaEndpoint, topic_name: str, tmp_path: Path) -> None:
+        """A rerun under another id waits for the dead member's session, says so, and leaves the wait out of its
+        records/s. (The session is long enough that the rerun, started on a loaded machine, still finds it.)"""
+        fill(kafka, topic_name, 60_000)
+        summary, log = crash_then_rerun(
+            kafka, topic_name, tmp_path, session_timeout_ms=30_000, worker_ids=("crashed", "fresh")
+        )
+        waiting = events(log, "waiting_for_partitions")
+        assert len(waiting) == 1, log[-3000:]
+        assert waiting[0]["worker_id"] == "fresh"
+        assert waiting[0]["session_timeout_s"] == 30.0
+        assert "session times out" in str(waiting[0]["reason"])
+        records, working, duration = summary["records"], summary["working_seconds"], summary["duration_seconds"]
+        assert isinstance(records, int) and isinstance(working, float) and isinstance(duration, float)
+        assert 0 < records < 60_000
+        # the notice comes only after 2 s without partitions, all of which the working time leaves out
+        assert duration - working >= 2.0
+        assert summary["records_per_second"] == pytest.approx(records / working, rel=1e-3)  # both rounded
 
 
 class TestTwoWorkers:

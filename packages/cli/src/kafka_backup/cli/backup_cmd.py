@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 from pathlib import Path
@@ -10,9 +11,11 @@ from types import FrameType
 import click
 
 from kafka_backup.cli.errors import handle_errors
+from kafka_backup.cli.progress import ProgressLine, wants_progress
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
-from kafka_backup.cli.summary import backup_block
+from kafka_backup.cli.summary import backup_block, human_bytes, plural
 from kafka_backup.engine.backup import BackupRun, BackupSummary, summary_json
+from kafka_backup.engine.backup_progress import BackupProgress
 from kafka_backup.engine.config import BackupConfig, load_config
 from kafka_backup.engine.manifest import backup_key
 from kafka_backup.telemetry import ClientStats, kafka_logger
@@ -28,7 +31,30 @@ def install_stop_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def _run(config: BackupConfig, metrics: MetricsOptions, endpoint: tuple[str, int, str] | None) -> BackupSummary:
+def show_backup_progress(line: ProgressLine, p: BackupProgress) -> None:
+    """A bar over the snapshot's known total, or a status line in continuous mode. Nothing while no partition is
+    assigned (the ``waiting_for_partitions`` log line says why); the line ends when this worker's share is done, so
+    the log lines of the shutdown do not run into it."""
+    if p.waiting:
+        return
+    rate = f"{p.rate:,.0f} rec/s"
+    if p.total is None:
+        lag = "lag -" if p.lag is None else f"lag {p.lag:,}"
+        info = f"{plural(p.records, 'record')}  {human_bytes(p.bytes)}  {lag}  {rate}"
+    else:
+        done = f"{p.partitions_done}/{plural(p.partitions, 'partition')}"
+        info = f"{p.records:,}/{p.total:,} records  {human_bytes(p.bytes)}  {done}  {rate}"
+    line.update(p.records, p.total, info)
+    if p.total is not None and p.partitions and p.partitions_done == p.partitions and p.records >= p.total:
+        line.close()
+
+
+def _run(
+    config: BackupConfig,
+    metrics: MetricsOptions,
+    endpoint: tuple[str, int, str] | None,
+    bar: ProgressLine | None = None,
+) -> BackupSummary:
     stop = threading.Event()
     install_stop_handlers(stop)
     holder: list[BackupRun] = []
@@ -43,9 +69,14 @@ def _run(config: BackupConfig, metrics: MetricsOptions, endpoint: tuple[str, int
             stop=stop,
             stats_cb=ClientStats(telemetry.metrics).callback,
             kafka_logger=kafka_logger("backup"),
+            on_progress=None if bar is None else functools.partial(show_backup_progress, bar),
         )
         holder.append(run)
-        return run.run()
+        try:
+            return run.run()
+        finally:
+            if bar is not None:
+                bar.close()
 
 
 @click.command("backup")
@@ -53,17 +84,23 @@ def _run(config: BackupConfig, metrics: MetricsOptions, endpoint: tuple[str, int
     "--config", "-c", "config_path", required=True, type=click.Path(path_type=Path), help="Backup job YAML file."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object (for scripts).")
+@click.option("--no-progress", is_flag=True, help="No progress bar (or status line), even on a terminal.")
 @metrics_options
 @handle_errors
-def backup(config_path: Path, as_json: bool, metrics: MetricsOptions) -> None:
-    """Back up the topics selected by the config to its storage URL."""
+def backup(config_path: Path, as_json: bool, no_progress: bool, metrics: MetricsOptions) -> None:
+    """Back up the topics selected by the config to its storage URL.
+
+    On a terminal a snapshot backup shows a progress bar (records of the known total, bytes, partitions done,
+    rate, ETA) and a continuous one a status line (records, lag, rate), on stderr.
+    """
     config = load_config(BackupConfig, config_path)
     endpoint = (config.metrics.host, config.metrics.port, config.metrics.path) if config.metrics.enabled else None
-    summary = _run(config, metrics, endpoint)
+    bar = ProgressLine("backup") if wants_progress(no_progress, as_json) else None
+    summary = _run(config, metrics, endpoint, bar)
     if as_json:
         click.echo(summary_json(summary))
     else:
-        click.echo(backup_block(summary.records, summary.duration_s, summary.compressed_bytes, summary.ratio))
+        click.echo(backup_block(summary))
 
 
 @click.command("service")
@@ -82,4 +119,4 @@ def service(config_path: Path, metrics: MetricsOptions) -> None:
     config = config.model_copy(update={"mode": "continuous"})
     endpoint = (config.metrics.host, config.metrics.port, config.metrics.path)
     summary = _run(config, metrics, endpoint)
-    click.echo(backup_block(summary.records, summary.duration_s, summary.compressed_bytes, summary.ratio))
+    click.echo(backup_block(summary))

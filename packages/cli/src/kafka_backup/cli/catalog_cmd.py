@@ -11,7 +11,7 @@ import click
 
 from kafka_backup.cli.errors import handle_errors
 from kafka_backup.cli.locate import locate, storage_options
-from kafka_backup.cli.summary import human_bytes
+from kafka_backup.cli.summary import human_bytes, plural
 from kafka_backup.engine.inventory import (
     describe_backup,
     execute_prune,
@@ -50,21 +50,23 @@ def render_description(d: dict[str, Any]) -> str:
         f"Backup {d['backup_id']} ({d['status']})",
         f"  created {d['created_at']}, completed {d['completed_at'] or '-'}, source cluster "
         f"{d['source_cluster_id'] or '-'}",
-        f"  {d['records']:,} records, {human_bytes(d['size_bytes'])} stored "
+        f"  {plural(d['records'], 'record')}, {human_bytes(d['size_bytes'])} stored "
         f"({human_bytes(d['uncompressed_bytes'])} uncompressed, {ratio} {d['compression']})",
         f"  time range {iso_ms(d['min_timestamp'])} .. {iso_ms(d['max_timestamp'])}",
         "  topics:",
     ]
     for name, t in d["topics"].items():
+        partitions = plural(t["partitions"], "partition") if "partitions" in t else "? partitions"
         lines.append(
-            f"    {name}: {t.get('partitions', '?')} partitions, {t['records']:,} records, {t['segments']} segments, "
+            f"    {name}: {partitions}, {plural(t['records'], 'record')}, {plural(t['segments'], 'segment')}, "
             f"{human_bytes(t['size_bytes'])}, {iso_ms(t.get('min_timestamp'))} .. {iso_ms(t.get('max_timestamp'))}"
         )
         for p in t["partition_details"]:
-            gaps = f", {len(p['gaps'])} gaps" if p["gaps"] else ""
+            gaps = f", {plural(len(p['gaps']), 'gap')}" if p["gaps"] else ""
             lines.append(
                 f"      {p['partition']:>4}: offsets [{p['start_offset']}, {p['next_offset']}), "
-                f"{p['records']:,} records, {p['segments']} segments, {human_bytes(p['size_bytes'])}{gaps}"
+                f"{plural(p['records'], 'record')}, {plural(p['segments'], 'segment')}, "
+                f"{human_bytes(p['size_bytes'])}{gaps}"
             )
     groups = d["consumer_groups"]
     lines.append(f"  consumer groups captured: {len(groups)}")

@@ -1,24 +1,26 @@
-"""The only place that maps engine errors to exit codes and one-line messages."""
+"""The only place that maps engine errors to exit codes and one-line messages.
+
+The engine's and telemetry's error classes are imported when an error is being reported, not with this module:
+every command imports it, and ``--help`` must not pay for the engine.
+"""
 
 from __future__ import annotations
 
 import functools
 import sys
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
-import structlog
 
 from kafka_backup.cli.error_line import emit_error
-from kafka_backup.engine.errors import BackupError
-from kafka_backup.telemetry import MetricsFileError, TelemetryError
+
+if TYPE_CHECKING:
+    from kafka_backup.engine.errors import BackupError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-log = structlog.get_logger("kafka_backup.cli")
 
 
 def report(exc: BackupError, *, as_json: bool = False) -> int:
@@ -36,21 +38,32 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         as_json = bool(kwargs.get("as_json"))
         try:
             return fn(*args, **kwargs)
-        except BackupError as exc:
-            sys.exit(report(exc, as_json=as_json))
-        except TelemetryError as exc:
-            code = EXIT_FAILED if isinstance(exc, MetricsFileError) else EXIT_USAGE
-            emit_error(exc.code, str(exc), None, code, as_json=as_json)
-            sys.exit(code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
         except (click.ClickException, click.exceptions.Exit, SystemExit):
             raise
         except Exception as exc:
-            log.exception("internal_error")
-            hint = "a bug: please report it with the log above"
-            emit_error("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}", hint, EXIT_FAILED, as_json=as_json)
-            sys.exit(EXIT_FAILED)
+            sys.exit(_report_any(exc, as_json=as_json))
 
     return wrapper
+
+
+def _report_any(exc: Exception, *, as_json: bool) -> int:
+    """One line for ``exc`` (and the JSON object with ``as_json``); returns the exit code. Imports the error trees
+    only now that one is needed."""
+    from kafka_backup.engine.errors import BackupError  # noqa: PLC0415 - lazy: see the module docstring
+    from kafka_backup.telemetry.errors import MetricsFileError, TelemetryError  # noqa: PLC0415
+
+    if isinstance(exc, BackupError):
+        return report(exc, as_json=as_json)
+    if isinstance(exc, TelemetryError):
+        code = EXIT_FAILED if isinstance(exc, MetricsFileError) else EXIT_USAGE
+        emit_error(exc.code, str(exc), None, code, as_json=as_json)
+        return code
+    import structlog  # noqa: PLC0415
+
+    structlog.get_logger("kafka_backup.cli").exception("internal_error", exc_info=exc)
+    hint = "a bug: please report it with the log above"
+    emit_error("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}", hint, EXIT_FAILED, as_json=as_json)
+    return EXIT_FAILED

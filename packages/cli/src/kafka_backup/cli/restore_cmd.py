@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import threading
-import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
 
 from kafka_backup.cli.backup_cmd import install_stop_handlers
 from kafka_backup.cli.errors import EXIT_FAILED, handle_errors
 from kafka_backup.cli.locate import job_config
+from kafka_backup.cli.progress import ProgressLine, wants_progress
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
 from kafka_backup.cli.summary import block, human_bytes, human_duration
 from kafka_backup.engine.errors import ConfigError
@@ -23,31 +24,8 @@ from kafka_backup.engine.restore_config import RestoreConfig
 from kafka_backup.telemetry import ClientStats, kafka_logger
 
 
-class ProgressBar:
-    """A one-line bar with rate and ETA on a terminal (stderr), redrawn at most 10 times a second."""
-
-    def __init__(self, stream: TextIO, width: int = 30) -> None:
-        self.stream = stream
-        self.width = width
-        self._last = 0.0
-
-    def __call__(self, p: Progress) -> None:
-        now = time.monotonic()
-        if now - self._last < 0.1 and p.done < p.total:
-            return
-        self._last = now
-        filled = int(self.width * p.percent / 100)
-        eta = "-" if p.eta_s is None else human_duration(p.eta_s)
-        line = (
-            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {p.percent:5.1f}%  {p.done:,}/{p.total:,} records  "
-            f"{p.rate:,.0f} rec/s  ETA {eta}   "
-        )
-        self.stream.write(line)
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
+def show_restore_progress(line: ProgressLine, p: Progress) -> None:
+    line.update(p.done, p.total, f"{p.done:,}/{p.total:,} records  {p.rate:,.0f} rec/s")
 
 
 def render_plan(plan: RestorePlan) -> str:
@@ -174,7 +152,7 @@ def restore(
         plan = RestoreRun(config).plan()
         click.echo(json.dumps(plan.to_dict()) if as_json else render_plan(plan))
         return
-    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() and not no_progress and not as_json else None
+    bar = ProgressLine("restore") if wants_progress(no_progress, as_json) else None
     stop = threading.Event()
     install_stop_handlers(stop)
     with telemetry_session(metrics, secrets=config.secrets()) as telemetry:
@@ -189,7 +167,7 @@ def restore(
             config,
             metrics=telemetry.metrics,
             stop=stop,
-            on_progress=bar,
+            on_progress=None if bar is None else functools.partial(show_restore_progress, bar),
             client_extra=client_extra,
             final_client_stats=read_after,
         )

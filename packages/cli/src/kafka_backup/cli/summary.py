@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kafka_backup.engine.backup import BackupSummary
+
 RULE = "─" * 32
 
 
@@ -12,6 +17,12 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" or n >= 100 else f"{n:.1f} {unit}"
         n /= 1000
     raise AssertionError("unreachable")
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 partition``, ``23 partitions``, ``12,500 records``: the count with thousands separators and the noun in
+    the number it takes (English nouns here all take a plain ``s``)."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def human_duration(seconds: float) -> str:
@@ -28,14 +39,19 @@ def block(title: str, rows: list[tuple[str, str]]) -> str:
     return "\n".join([title, RULE, *(f"{name}: {value}" for name, value in rows)])
 
 
-def backup_block(records: int, duration_s: float, compressed_bytes: int, ratio: float, ok: bool = True) -> str:
-    rate = records / duration_s if duration_s > 0 else 0.0
+def backup_block(summary: BackupSummary, ok: bool = True) -> str:
+    """The rate is over working time (from the first assignment): a wait for the group is shown, not averaged in."""
+    duration = human_duration(summary.duration_s)
+    waited = summary.duration_s - summary.working_s
+    if summary.working_s > 0 and waited >= 1.0:
+        duration += f" ({human_duration(waited)} of it waiting for partitions)"
     return block(
         "Backup completed successfully" if ok else "Backup failed",
         [
-            ("Records", f"{records:,}"),
-            ("Duration", human_duration(duration_s)),
-            ("Throughput", f"{rate:,.0f} records/sec"),
-            ("Compressed", f"{human_bytes(compressed_bytes)} ({ratio:.1f}x ratio)"),
+            ("Records", f"{summary.records:,}"),
+            ("Duration", duration),
+            ("Throughput", f"{summary.records_per_sec:,.0f} records/sec"),
+            ("Compressed", f"{human_bytes(summary.compressed_bytes)} ({summary.ratio:.1f}x ratio)"),
+            ("Stored", f"{plural(summary.segments, 'segment')}, {plural(summary.partitions, 'partition')}"),
         ],
     )

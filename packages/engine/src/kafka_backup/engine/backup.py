@@ -22,9 +22,11 @@ Before replacing a manifest the run re-reads it and checks that it still ends wh
 worker that lost a partition in a rebalance (and did not notice yet) cannot clobber the new owner's commits.
 
 Scale-out: workers with the same ``backup_id`` join the consumer group ``kafka-backup.<backup_id>`` with
-cooperative-sticky assignment. On revoke a worker flushes and commits the partition's open segment before
-releasing it. In snapshot mode every worker stops only when every partition of the snapshot has reached its target
-end offset according to storage, so the survivors finish a dead worker's partitions.
+cooperative-sticky assignment, each as a static member (``group.instance.id``, see :mod:`worker_id`), so a worker
+restarted after a crash takes its partitions back without waiting for its old session to expire. On revoke a worker
+flushes and commits the partition's open segment before releasing it. In snapshot mode every worker stops only when
+every partition of the snapshot has reached its target end offset according to storage, so the survivors finish a
+dead worker's partitions.
 """
 
 from __future__ import annotations
@@ -50,9 +52,16 @@ import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from opentelemetry import trace
 
+from kafka_backup.engine.backup_progress import BackupProgress, ProgressTracker
 from kafka_backup.engine.cluster import Cluster, translate
 from kafka_backup.engine.config import BackupConfig
-from kafka_backup.engine.errors import BackupError, ConcurrentWriterError, StorageError, StorageNotFoundError
+from kafka_backup.engine.errors import (
+    BackupError,
+    ConcurrentWriterError,
+    StorageError,
+    StorageNotFoundError,
+    WorkerIdInUseError,
+)
 from kafka_backup.engine.gcpace import GcPacer
 from kafka_backup.engine.manifest import (
     BackupManifest,
@@ -67,6 +76,7 @@ from kafka_backup.engine.manifest import (
 )
 from kafka_backup.engine.segment import EncodedSegment, build_table, encode, payload_bytes
 from kafka_backup.engine.store import Store
+from kafka_backup.engine.worker_id import WorkerId, claim_worker_id
 from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
 from kafka_backup.telemetry.logs import kafka_logger as client_logger
@@ -99,6 +109,8 @@ OFFSET_COMMIT_INTERVAL_S = 1.0
 held the consuming thread for a broker round trip each time (5% of a backup of 1 KB records), and commits always in
 flight would hold off a cooperative rebalance. Revoked partitions and the final offsets at shutdown are committed
 synchronously."""
+WAIT_NOTICE_S = 2.0
+"""After this long subscribed without an assignment, say what the worker waits for (once)."""
 ENCODER_THREADS = 1
 """One encoder beside the consuming thread (and librdkafka's): on small machines a second one only competes. 0
 encodes on the consuming thread (no overlap; the benchmarks' A/B baseline)."""
@@ -115,12 +127,19 @@ class BackupSummary:
     topics: list[str] = field(default_factory=list)
     gaps: int = 0
     duration_s: float = 0.0
+    working_s: float = 0.0
+    """From the first partition assignment to the end: ``duration_s`` minus start-up and the wait for the group
+    (a restarted worker's old session, a rebalance), the time the records/s rate is measured over."""
     status: str = "success"
     codec: str = "zstd"
 
     @property
     def ratio(self) -> float:
         return self.uncompressed_bytes / self.compressed_bytes if self.compressed_bytes else 0.0
+
+    @property
+    def records_per_sec(self) -> float:
+        return self.records / self.working_s if self.working_s > 0 else 0.0
 
 
 @dataclass
@@ -175,6 +194,7 @@ class BackupRun:
         stop: threading.Event | None = None,
         stats_cb: Callable[[str], None] | None = None,
         kafka_logger: logging.Logger | None = None,
+        on_progress: Callable[[BackupProgress], None] | None = None,
     ) -> None:
         self.config = config
         self.backup_id = config.backup_id
@@ -208,6 +228,10 @@ class BackupRun:
         """Every hand-off not yet committed, oldest first (per partition too, so committing from the left is in
         order)."""
         self._encoding_bytes = 0
+        self.progress = ProgressTracker(on_progress, snapshot=config.mode == "snapshot")
+        self.worker_id: WorkerId | None = None
+        self._subscribed_at: float | None = None
+        self._said_waiting = False
 
     # ---- the run ------------------------------------------------------------------------------------------------
 
@@ -224,8 +248,12 @@ class BackupRun:
                 self.metrics.backup_errors_total.add(1, {**self._labels, "operation": "backup", "error_type": exc.code})
                 raise
             finally:
-                self.summary.duration_s = time.monotonic() - started
+                ended = time.monotonic()
+                self.summary.duration_s = ended - started
+                if self.progress.started_at is not None:
+                    self.summary.working_s = ended - self.progress.started_at
                 self.summary.status = status
+                self.progress.report(force=True)
                 self.metrics.backup_duration_seconds.record(self.summary.duration_s, {**self._labels, "status": status})
                 if status == "success":
                     self.metrics.backup_last_success_timestamp_seconds.set(time.time(), self._labels)
@@ -249,12 +277,19 @@ class BackupRun:
                 records_upper_bound=sum(sum(p.values()) for p in self.snapshot.targets.values()),
             )
         self._cluster = cluster
-        self.consumer = self._make_consumer()
+        self.worker_id = claim_worker_id(self.backup_id, cfg.worker_id)
         try:
-            self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
-            self._loop()
+            self.consumer = self._make_consumer()
+            try:
+                self.consumer.subscribe(
+                    topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+                )
+                self._subscribed_at = time.monotonic()
+                self._loop()
+            finally:
+                self._shutdown()
         finally:
-            self._shutdown()
+            self.worker_id.release()
         if self.snapshot is not None and self._snapshot_complete(force_check=True):
             self._finish_snapshot()
 
@@ -281,6 +316,9 @@ class BackupRun:
             "error_cb": self._on_error,
             "on_commit": self._on_commit,
         }
+        if self.worker_id is not None and self.worker_id.value is not None:
+            # static membership: a restarted worker takes its partitions back at once (see worker_id.py)
+            conf["group.instance.id"] = self.worker_id.value
         if self.stats_cb is not None:
             conf["statistics.interval.ms"] = cfg.metrics.update_interval_ms
             conf["stats_cb"] = self.stats_cb
@@ -290,6 +328,14 @@ class BackupRun:
         return Consumer(conf)
 
     def _on_error(self, error: KafkaError) -> None:
+        if error.code() in (KafkaError.FENCED_INSTANCE_ID, KafkaError._FENCED):
+            worker = self.worker_id.value if self.worker_id else None
+            self._fatal = WorkerIdInUseError(
+                f"another worker of backup {self.backup_id} joined with worker_id {worker!r}, so the broker fenced "
+                "this one",
+                hint="give each running worker its own worker_id, or leave it unset for a distinct default",
+            )
+            return
         if error.fatal() or error.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
             self._fatal = translate(KafkaException(error), None, "consume", self.config.source.bootstrap_servers)
         else:
@@ -326,8 +372,31 @@ class BackupRun:
                 self._last_lag_update = now
             if self._offsets_to_commit and now - self._last_offset_commit >= OFFSET_COMMIT_INTERVAL_S:
                 self._commit_kafka_offsets(synchronous=False)
+            if not self.owned:
+                self._note_waiting(now)
+            self.progress.report()
             if self.snapshot is not None and self._snapshot_complete():
+                self.progress.report(force=True)  # the end, before the shutdown's log lines
                 return
+
+    def _note_waiting(self, now: float) -> None:
+        """Say once what a worker without partitions waits for, instead of sitting silent."""
+        if self._said_waiting or self.progress.started_at is not None or self._subscribed_at is None:
+            return
+        waited = now - self._subscribed_at
+        if waited < WAIT_NOTICE_S:
+            return
+        self._said_waiting = True
+        log.info(
+            "waiting_for_partitions",
+            backup_id=self.backup_id,
+            group=f"kafka-backup.{self.backup_id}",
+            worker_id=self.worker_id.value if self.worker_id else None,
+            waited_s=round(waited, 1),
+            session_timeout_s=self.config.session_timeout_ms / 1000,
+            reason="the group is rebalancing: a worker that left without leaving the group (a crash) holds its "
+            "partitions until its session times out; one restarted with the same worker_id takes them back at once",
+        )
 
     # ---- ingesting batches ------------------------------------------------------------------------------------
 
@@ -397,6 +466,7 @@ class BackupRun:
             )
             part.last_offset = head.column("offset")[-1].as_py()
             part.last_timestamp = head.column("timestamp")[-1].as_py()
+            self.progress.advance(part.key, part.last_offset + 1, head_bytes)
             if part.buffered_bytes >= seg.max_bytes or part.buffered_records >= seg.max_records:
                 self._hand_off(part, part.last_offset + 1)
         if reached_target:
@@ -443,6 +513,7 @@ class BackupRun:
         assert part.target is not None
         self._commit(part, max(part.target, part.last_offset + 1))
         part.done = True
+        self.progress.finish(part.key)
         if self.consumer is not None:
             self.consumer.pause([TopicPartition(*part.key)])
         self.metrics.lag.update(self.backup_id, part.key[0], part.key[1], part.target, part.manifest.next_offset)
@@ -625,7 +696,7 @@ class BackupRun:
         s.compressed_bytes += entry.size
         s.segments += 1
         m.backup_compression_ratio.set(s.ratio, algo)
-        elapsed = max(1e-6, time.monotonic() - self._started_at)
+        elapsed = max(1e-6, time.monotonic() - (self.progress.started_at or self._started_at))
         topic_labels = {**self._labels, "topic": part.key[0]}
         m.backup_throughput_records_per_sec.set(s.records / elapsed, topic_labels)
         m.backup_throughput_bytes_per_sec.set(s.uncompressed_bytes / elapsed, topic_labels)
@@ -667,8 +738,9 @@ class BackupRun:
                 self._record_retention_gap(part, log_starts[tp])
             if target is not None and part.manifest.next_offset >= target:
                 part.done = True
+            self.progress.assign(tp, part.manifest.next_offset, target, part.done)
             positions.append(TopicPartition(tp[0], tp[1], part.manifest.next_offset))
-            log.info(
+            log.debug(
                 "partition_assigned",
                 backup_id=self.backup_id,
                 topic=tp[0],
@@ -677,6 +749,18 @@ class BackupRun:
                 target=target,
             )
         self.summary.partitions = max(self.summary.partitions, len(self.owned))
+        # one line per rebalance at info (one per partition at debug): 23 partitions are not 23 lines of news
+        log.info(
+            "partitions_assigned",
+            backup_id=self.backup_id,
+            worker_id=self.worker_id.value if self.worker_id else None,
+            waited_s=round(time.monotonic() - self._subscribed_at, 1) if self._subscribed_at else None,
+            partitions=len(tps),
+            topics=len({tp[0] for tp in tps}),
+            resumed=sum(1 for tp in tps if self.owned[tp].manifest.segments),
+            done=sum(1 for tp in tps if self.owned[tp].done),
+            owned=len(self.owned),
+        )
         return positions
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -702,9 +786,12 @@ class BackupRun:
                     self._fatal = exc
             if not self._closing:
                 # the partition moves to another worker, which reports its lag from now on; at shutdown the last
-                # lag stays visible (0 when caught up) for the final scrape or export
+                # lag stays visible (0 when caught up) for the final scrape or export, and the progress its end
                 self.metrics.lag.forget(self.backup_id, tp.topic, tp.partition)
-            log.info("partition_revoked", backup_id=self.backup_id, topic=tp.topic, partition=tp.partition)
+                self.progress.release((tp.topic, tp.partition))
+            log.debug("partition_revoked", backup_id=self.backup_id, topic=tp.topic, partition=tp.partition)
+        if partitions:
+            log.info("partitions_revoked", backup_id=self.backup_id, partitions=len(partitions), owned=len(self.owned))
         if partitions and consumer.assignment():
             consumer.incremental_unassign(partitions)
 
@@ -714,6 +801,7 @@ class BackupRun:
             self.owned.pop((tp.topic, tp.partition), None)
             self._offsets_to_commit.pop((tp.topic, tp.partition), None)  # its new owner commits from now on
             self.metrics.lag.forget(self.backup_id, tp.topic, tp.partition)
+            self.progress.release((tp.topic, tp.partition))
             log.warning("partition_lost", backup_id=self.backup_id, topic=tp.topic, partition=tp.partition)
         if partitions and consumer.assignment():
             consumer.incremental_unassign(partitions)
@@ -814,6 +902,7 @@ class BackupRun:
         """Per partition, once per update interval: end offset (cached watermark) minus the next offset to back up."""
         if self.consumer is None:
             return
+        behind = 0
         for tp, part in self.owned.items():
             try:
                 _low, high = self.consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)
@@ -824,6 +913,7 @@ class BackupRun:
             next_offset = part.last_offset + 1 if part.chunks else part.manifest.next_offset
             if part.target is not None:
                 high = min(high, part.target) if part.done else high
+            behind += max(0, high - max(next_offset, part.manifest.next_offset))
             self.metrics.lag.update(
                 self.backup_id,
                 tp[0],
@@ -833,9 +923,13 @@ class BackupRun:
                 last_record_timestamp_ms=part.last_timestamp,
                 avg_record_bytes=part.avg_record_bytes,
             )
+        if self.owned:
+            self.progress.set_lag(behind)
 
     def _shutdown(self) -> None:
-        """Flush and commit every open segment, then leave the group (bounded by ``shutdown_timeout_s``)."""
+        """Flush and commit every open segment, then close the consumer (bounded by ``shutdown_timeout_s``). A static
+        member does not leave the group on close: its partitions stay its own for ``session_timeout_ms``, for the
+        same worker to take back at once."""
         deadline = time.monotonic() + self.config.shutdown_timeout_s
         self._closing = True
         self._storage_failing = isinstance(sys.exc_info()[1], StorageError)
@@ -901,6 +995,7 @@ def summary_json(summary: BackupSummary) -> str:
             "topics": summary.topics,
             "gaps": summary.gaps,
             "duration_seconds": round(summary.duration_s, 3),
-            "records_per_second": round(summary.records / summary.duration_s, 1) if summary.duration_s else 0.0,
+            "working_seconds": round(summary.working_s, 3),
+            "records_per_second": round(summary.records_per_sec, 1),
         }
     )

@@ -56,7 +56,7 @@ def invalid(problem: str, hint: str) -> PydanticCustomError:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 _TLS_PROTOCOLS = ("SSL", "SASL_SSL")
@@ -413,6 +413,13 @@ class BackupConfig(_Model):
         10_000, ge=1000, description="Group session timeout: how soon a dead worker's partitions move to another."
     )
     shutdown_timeout_s: float = Field(30.0, gt=0, description="Bound on flushing open segments after SIGTERM/SIGINT.")
+    worker_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")] | None = Field(
+        None,
+        description="This worker's static group membership (`group.instance.id`): a worker restarted with the same id "
+        "takes its partitions back at once, without waiting for its old session to time out. Default: "
+        "`<hostname>-<n>`, n the lowest number no other running worker of this backup on this host holds. Two "
+        "workers running at once must not share an id.",
+    )
 
     def secrets(self) -> list[str]:
         return [*self.source.secrets(), *self.storage.secrets()]

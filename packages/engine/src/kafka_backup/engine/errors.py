@@ -171,3 +171,11 @@ class ConsumerGroupActiveError(BackupError):
     """Offsets of a consumer group with active members cannot be changed (the members would overwrite them)."""
 
     code = "CONSUMER_GROUP_ACTIVE"
+
+
+class WorkerIdInUseError(BackupError):
+    """Another worker of the backup joined the group with this worker's ``worker_id`` (static membership): the
+    broker fenced this one. Two workers running at once need distinct ids."""
+
+    code = "WORKER_ID_IN_USE"
+    exit_code = 2

@@ -24,16 +24,19 @@ import sys
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import structlog
 from opentelemetry import trace
-from opentelemetry.sdk._logs import LoggerProvider
 from structlog.typing import EventDict, Processor
 
 from kafka_backup.telemetry import env as names
 from kafka_backup.telemetry.redact import Redactor, default_redactor
 from kafka_backup.telemetry.repeats import RepeatFilter, flush_repeats
+
+if TYPE_CHECKING:
+    # a type only: list and describe configure logging without the OpenTelemetry SDK
+    from opentelemetry.sdk._logs import LoggerProvider
 
 __all__ = [
     "KAFKA_LOGGER_NAME",
