@@ -65,6 +65,7 @@ from kafka_backup.engine.manifest import (
     segment_key,
     snapshot_key,
 )
+from kafka_backup.engine.outage import run_guard
 from kafka_backup.engine.segment import EncodedSegment, build_table, encode, payload_bytes
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.catalog import Metrics
@@ -180,6 +181,8 @@ class BackupRun:
         self.stats_cb = stats_cb
         self.kafka_logger = kafka_logger
         self.summary = BackupSummary(backup_id=self.backup_id, codec=config.compression.codec)
+        self.guard = run_guard(config.source, "source", self.metrics, backup_id=self.backup_id, stop=self.stop)
+        """Rides out broker restarts and stalls: shared by the admin calls and the consumer (one outage, one log)."""
         self.owned: dict[TP, _Partition] = {}
         self.snapshot: Snapshot | None = None
         self.consumer: Consumer | None = None
@@ -227,7 +230,7 @@ class BackupRun:
 
     def _run(self) -> None:
         cfg = self.config
-        cluster = Cluster(cfg.source, {"logger": self.kafka_logger} if self.kafka_logger else None)
+        cluster = Cluster(cfg.source, {"logger": self.kafka_logger} if self.kafka_logger else None, guard=self.guard)
         selection = cluster.select_topics(cfg.topics.include, cfg.topics.exclude, cfg.topics.include_internal)
         for pattern in selection.unmatched_patterns:
             log.warning("topic_pattern_matched_nothing", backup_id=self.backup_id, pattern=pattern)
@@ -286,7 +289,7 @@ class BackupRun:
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal() or error.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
             self._fatal = translate(KafkaException(error), None, "consume", self.config.source.bootstrap_servers)
-        else:
+        elif not self.guard.observe("fetch", error):  # transient ones are part of an outage, logged once by it
             log.warning("kafka_client_error", backup_id=self.backup_id, error=error.str(), code=error.name())
 
     def _loop(self) -> None:
@@ -304,6 +307,8 @@ class BackupRun:
             self._polls += 1
             if messages:
                 self._ingest(messages)
+            if self.guard.in_outage:
+                self._ride_out(messages)
             self._reap()
             now = time.monotonic()
             for part in list(self.owned.values()):
@@ -319,6 +324,15 @@ class BackupRun:
                 self._commit_kafka_offsets(synchronous=False)
             if self.snapshot is not None and self._snapshot_complete():
                 return
+
+    def _ride_out(self, messages: list[Message]) -> None:
+        """During an outage the consumer keeps being served (librdkafka reconnects and refetches by itself): records
+        arriving end the outage; without any, the cluster is probed when the next attempt is due. Raises
+        ``KAFKA_UNAVAILABLE`` once the outage outlasts ``source.outage_tolerance_s``."""
+        if any(m.error() is None for m in messages):
+            self.guard.succeeded()
+        elif self._cluster is not None:
+            self._cluster.probe()
 
     # ---- ingesting batches ------------------------------------------------------------------------------------
 
@@ -357,7 +371,7 @@ class BackupRun:
                 self._on_eof(where, msg.offset() or 0)
             elif err.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
                 self._on_out_of_range(where)
-            else:
+            elif not self.guard.observe("fetch", err):
                 log.warning("kafka_fetch_error", backup_id=self.backup_id, error=err.str(), code=err.name())
         total = sum(p.buffered_bytes for p in self.owned.values())
         while total > MAX_BUFFERED_BYTES // 2:
