@@ -78,6 +78,8 @@ ACTIONS = {
     "describe_cluster": "describe the cluster",
     "group_offsets": "read consumer-group offsets",
     "create_topics": "create topics",
+    "describe_groups": "describe consumer groups",
+    "alter_group_offsets": "commit consumer-group offsets",
     "fetch": "consume",
     "produce": "produce",
 }
