@@ -221,6 +221,7 @@ class BackupRun:
                 self.metrics.backup_errors_total.add(1, {**self._labels, "operation": "backup", "error_type": exc.code})
                 raise
             finally:
+                self.guard.close()
                 self.summary.duration_s = time.monotonic() - started
                 self.summary.status = status
                 self.metrics.backup_duration_seconds.record(self.summary.duration_s, {**self._labels, "status": status})
@@ -607,6 +608,8 @@ class BackupRun:
             log.warning("kafka_offset_commit_failed", backup_id=self.backup_id, error=str(exc))
 
     def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        if error is None or not self.guard.observe("commit", error):
+            self.guard.succeeded()  # the group coordinator answered (even a refusal proves the cluster is back)
         failed = [p for p in partitions if p.error is not None]
         if error is not None or failed:
             # informational only (the manifest is the source of truth): a rebalance in progress may refuse it

@@ -200,14 +200,25 @@ class OutageGuard:
         return True
 
     def succeeded(self) -> None:
-        """A Kafka call of the run succeeded: the cluster is reachable; an outage in progress ends here."""
+        """The cluster answered (a call succeeded, or a broker replied even with an error of its own): it is
+        reachable; an outage in progress ends here."""
         with self._lock:
             self.reached = True
+        self._end(resolved=True)
+
+    def close(self) -> None:
+        """The run is over: an outage still in progress is logged as ended, unresolved (the run finished without
+        needing the cluster again, e.g. every record was already fetched)."""
+        self._end(resolved=False)
+
+    def _end(self, *, resolved: bool) -> None:
+        with self._lock:
             episode, self._episode = self._episode, None
         if episode is not None:
             log.info(
                 "kafka_outage_ended",
                 **self.context,
+                resolved=resolved,
                 duration_s=round(time.monotonic() - episode.started, 3),
                 attempts=episode.attempts,
                 operations=sorted(episode.operations),

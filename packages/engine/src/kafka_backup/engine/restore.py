@@ -604,6 +604,7 @@ class RestoreRun:
                 )
                 raise
             finally:
+                self.guard.close()
                 self.summary.duration_s = time.monotonic() - self._started
                 self.summary.status = status
                 self.metrics.restore_duration_seconds.record(

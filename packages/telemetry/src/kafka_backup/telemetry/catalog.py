@@ -381,9 +381,9 @@ BACKUP_RETRIES_TOTAL = Family(
     "{retry}",
     "Retry attempts. operation names what was retried: storage_put, storage_get, storage_stat, storage_list, "
     "storage_delete; Kafka admin calls (metadata, list_offsets, describe_topics, describe_cluster, group_offsets, "
-    "create_topics, describe_groups, alter_group_offsets); fetch (the backup's consumer) or produce (the restore's "
-    "producer) during an outage. reason is the error retried: the storage error type, or librdkafka's error name "
-    "(_TRANSPORT, FENCED_LEADER_EPOCH, ...).",
+    "create_topics, describe_groups, alter_group_offsets); fetch and commit (the backup's consumer) or produce (the "
+    "restore's producer) during an outage. reason is the error retried: the storage error type, or librdkafka's "
+    "error name (_TRANSPORT, FENCED_LEADER_EPOCH, ...).",
     ("backup_id", "operation", "reason"),
     Group.ERRORS,
     "prd+reference",
