@@ -8,6 +8,7 @@ restart or stall is retried for up to ``outage_tolerance_s`` instead of failing 
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import re
 import threading
@@ -116,11 +117,18 @@ class Cluster:
         """``fn()`` (raw librdkafka calls) through the outage guard; what is not ridden out becomes a typed error.
         ``operation`` labels the retries (``metadata``, ``list_offsets``, ...); ``also``: more transient codes."""
         try:
-            return self.guard.call(operation, fn, also=also)
+            return self.guard.call(operation, fn, also=also, before_retry=self.refresh_metadata)
         except KafkaException as exc:
             raise self._fail(exc, action(operation)) from None
         except TimeoutError:
             raise self._fail(KafkaException(KafkaError(KafkaError._TIMED_OUT)), action(operation)) from None
+
+    def refresh_metadata(self) -> None:
+        """Before a retry: the AdminClient sends ListOffsets with the leader epochs it has cached and does not refresh
+        them on FENCED_LEADER_EPOCH, so after a broker restart every retry would fail the same way; a metadata
+        request updates the cache (measured with librdkafka 2.16 against a restarted KRaft broker)."""
+        with contextlib.suppress(KafkaException, TimeoutError):  # still unavailable: the next attempt says so
+            self.admin.list_topics(timeout=self.timeout)
 
     def metadata(self) -> ClusterMetadata:
         return self.call("metadata", lambda: self.admin.list_topics(timeout=self.timeout))
@@ -142,6 +150,7 @@ class Cluster:
             result = self.guard.call(
                 "describe_cluster",
                 lambda: self.admin.describe_cluster(request_timeout=self.timeout).result(timeout=self.timeout),
+                before_retry=self.refresh_metadata,
             )
         except (KafkaException, TimeoutError):
             return None

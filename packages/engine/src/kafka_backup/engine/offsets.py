@@ -242,6 +242,7 @@ def _execute_group(cluster: Cluster, reset: GroupReset, metrics: Metrics, backup
                 lambda: cluster.admin.alter_consumer_group_offsets(request, request_timeout=cluster.timeout)[
                     group
                 ].result(timeout=cluster.timeout),
+                before_retry=cluster.refresh_metadata,
             )
             for tp in result.topic_partitions or []:
                 if tp.error is not None:

@@ -170,9 +170,17 @@ class OutageGuard:
 
     # ---- the three ways in: a call to retry, a failure seen elsewhere, a success ---------------------------------
 
-    def call(self, operation: str, fn: Callable[[], T], *, also: Collection[int] = ()) -> T:
+    def call(
+        self,
+        operation: str,
+        fn: Callable[[], T],
+        *,
+        also: Collection[int] = (),
+        before_retry: Callable[[], None] | None = None,
+    ) -> T:
         """``fn()``, retried while it fails transiently within the outage bound; other failures are raised as they
-        are (the caller translates them), and so is the last one when ``stop`` is set during a wait."""
+        are (the caller translates them), and so is the last one when ``stop`` is set during a wait.
+        ``before_retry`` runs before each new attempt (a metadata refresh: see ``Cluster.call``)."""
         while True:
             try:
                 result = fn()
@@ -185,6 +193,8 @@ class OutageGuard:
                     raise
                 if self.stop is None:
                     time.sleep(delay)
+                if before_retry is not None:
+                    before_retry()
                 continue
             self.succeeded()
             return result
