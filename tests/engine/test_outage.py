@@ -70,6 +70,14 @@ class TestCall:
         assert logs[1]["attempts"] == 5 and logs[1]["operations"] == ["list_offsets"]
         assert not guard.in_outage
 
+    def test_before_retry_runs_before_each_new_attempt(self) -> None:
+        """The metadata refresh hook runs once per retry, never before the first attempt."""
+        guard, _ = reached_guard()
+        refreshed: list[int] = []
+        calls, fn = failing(3, KafkaError.FENCED_LEADER_EPOCH)
+        guard.call("list_offsets", fn, before_retry=lambda: refreshed.append(calls[0]))
+        assert refreshed == [1, 2, 3]
+
     def test_not_retried_before_the_cluster_was_reached(self) -> None:
         """A wrong address fails at the first attempt (within connect_timeout_s), not after the tolerance."""
         guard = OutageGuard(FAST)
@@ -143,3 +151,12 @@ class TestObserved:
         threading.Event().wait(0.01)  # the next attempt is due after the backoff
         guard.probe("metadata", fn)
         assert not guard.in_outage
+
+    def test_an_outage_open_at_the_end_is_logged_ended_unresolved(self) -> None:
+        """A run that finishes during an outage still logs its end, marked unresolved; a second close is silent."""
+        guard, _ = reached_guard()
+        guard.observe("fetch", KafkaError(KafkaError._TRANSPORT))
+        with capture_logs() as logs:
+            guard.close()
+            guard.close()
+        assert [(e["event"], e["resolved"]) for e in logs] == [("kafka_outage_ended", False)]
