@@ -379,6 +379,42 @@ class KafkaCluster:
                     node.process.kill()
                     node.process.wait()
 
+    # ---- faults: crash, restart and stall the nodes (for outage tests; a cluster of its own, not the session's) ----
+
+    def kill(self) -> None:
+        """SIGKILL every node: a crash, no shutdown (what the OS already holds of the data survives, as on a host
+        where only the process died)."""
+        for node in self.nodes:
+            if node.process is not None and node.process.poll() is None:
+                node.process.kill()
+                node.process.wait()
+
+    def restart(self, timeout: float = 90.0) -> None:
+        """Start every node that is not running again, on the same data directory and ports; returns once the
+        cluster answers metadata requests with all its brokers. The log goes on in the same file."""
+        for node in self.nodes:
+            if node.process is not None and node.process.poll() is None:
+                continue
+            cmd = java_command(
+                "kafka.Kafka", str(node.workdir / "server.properties"), heap=self.spec.heap, version=self.spec.version
+            )
+            with node.log_path.open("ab") as log:
+                node.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._wait_ready(time.monotonic() + timeout)
+
+    def pause(self) -> None:
+        """SIGSTOP every node: a stall (long GC pause, frozen VM); connections stay open and go unanswered."""
+        self._signal_all(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT every node after :meth:`pause`."""
+        self._signal_all(signal.SIGCONT)
+
+    def _signal_all(self, signum: signal.Signals) -> None:
+        for node in self.nodes:
+            if node.process is not None and node.process.poll() is None:
+                node.process.send_signal(signum)
+
     def state(self) -> dict[str, object]:
         return {
             "bootstrap": self.bootstrap(),

@@ -74,6 +74,7 @@ from kafka_backup.engine.manifest import (
     segment_key,
     snapshot_key,
 )
+from kafka_backup.engine.outage import run_guard
 from kafka_backup.engine.segment import EncodedSegment, build_table, encode, payload_bytes
 from kafka_backup.engine.store import Store
 from kafka_backup.engine.worker_id import WorkerId, claim_worker_id
@@ -204,6 +205,8 @@ class BackupRun:
         self.stats_cb = stats_cb
         self.kafka_logger = kafka_logger
         self.summary = BackupSummary(backup_id=self.backup_id, codec=config.compression.codec)
+        self.guard = run_guard(config.source, "source", self.metrics, backup_id=self.backup_id, stop=self.stop)
+        """Rides out broker restarts and stalls: shared by the admin calls and the consumer (one outage, one log)."""
         self.owned: dict[TP, _Partition] = {}
         self.snapshot: Snapshot | None = None
         self.consumer: Consumer | None = None
@@ -248,6 +251,7 @@ class BackupRun:
                 self.metrics.backup_errors_total.add(1, {**self._labels, "operation": "backup", "error_type": exc.code})
                 raise
             finally:
+                self.guard.close()
                 ended = time.monotonic()
                 self.summary.duration_s = ended - started
                 if self.progress.started_at is not None:
@@ -261,7 +265,7 @@ class BackupRun:
 
     def _run(self) -> None:
         cfg = self.config
-        cluster = Cluster(cfg.source, {"logger": self.kafka_logger} if self.kafka_logger else None)
+        cluster = Cluster(cfg.source, {"logger": self.kafka_logger} if self.kafka_logger else None, guard=self.guard)
         selection = cluster.select_topics(cfg.topics.include, cfg.topics.exclude, cfg.topics.include_internal)
         for pattern in selection.unmatched_patterns:
             log.warning("topic_pattern_matched_nothing", backup_id=self.backup_id, pattern=pattern)
@@ -338,7 +342,7 @@ class BackupRun:
             return
         if error.fatal() or error.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
             self._fatal = translate(KafkaException(error), None, "consume", self.config.source.bootstrap_servers)
-        else:
+        elif not self.guard.observe("fetch", error):  # transient ones are part of an outage, logged once by it
             # through the kafka logger: its RepeatFilter collapses the error librdkafka reports on every reconnect
             (self.kafka_logger or client_logger("backup")).warning(
                 "kafka_client_error", extra={"backup_id": self.backup_id, "error": error.str(), "code": error.name()}
@@ -359,6 +363,8 @@ class BackupRun:
             self._polls += 1
             if messages:
                 self._ingest(messages)
+            if self.guard.in_outage:
+                self._ride_out(messages)
             self._reap()
             now = time.monotonic()
             for part in list(self.owned.values()):
@@ -398,6 +404,15 @@ class BackupRun:
             "partitions until its session times out; one restarted with the same worker_id takes them back at once",
         )
 
+    def _ride_out(self, messages: list[Message]) -> None:
+        """During an outage the consumer keeps being served (librdkafka reconnects and refetches by itself): records
+        arriving end the outage; without any, the cluster is probed when the next attempt is due. Raises
+        ``KAFKA_UNAVAILABLE`` once the outage outlasts ``source.outage_tolerance_s``."""
+        if any(m.error() is None for m in messages):
+            self.guard.succeeded()
+        elif self._cluster is not None:
+            self._cluster.probe()
+
     # ---- ingesting batches ------------------------------------------------------------------------------------
 
     def _consume(self) -> list[Message]:
@@ -435,7 +450,7 @@ class BackupRun:
                 self._on_eof(where, msg.offset() or 0)
             elif err.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
                 self._on_out_of_range(where)
-            else:
+            elif not self.guard.observe("fetch", err):
                 log.warning("kafka_fetch_error", backup_id=self.backup_id, error=err.str(), code=err.name())
         total = sum(p.buffered_bytes for p in self.owned.values())
         while total > MAX_BUFFERED_BYTES // 2:
@@ -671,6 +686,8 @@ class BackupRun:
             log.warning("kafka_offset_commit_failed", backup_id=self.backup_id, error=str(exc))
 
     def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        if error is None or not self.guard.observe("commit", error):
+            self.guard.succeeded()  # the group coordinator answered (even a refusal proves the cluster is back)
         failed = [p for p in partitions if p.error is not None]
         if error is not None or failed:
             # informational only (the manifest is the source of truth): a rebalance in progress may refuse it

@@ -4,19 +4,23 @@ librdkafka reports problems as error codes in callbacks and exceptions; this mod
 typed errors (``KAFKA_CONNECTION_FAILED`` within the configured connection timeout, never a hang). TLS failures
 that no retry can fix (an unverifiable broker certificate: ``KAFKA_TLS_FAILED``; a client certificate the broker
 refuses: ``KAFKA_AUTH_FAILED``) end the first metadata request as soon as librdkafka reports them, although
-librdkafka itself keeps reconnecting as if they were transient.
+librdkafka itself keeps reconnecting as if they were transient. Every admin call goes through the run's
+:class:`~kafka_backup.engine.outage.OutageGuard`, so once the cluster was reached, a broker restart or stall is
+retried for up to ``outage_tolerance_s`` instead of failing the run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, OffsetSpec
+from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, ConfigSource, OffsetSpec
 
 from kafka_backup.engine.config import KafkaConfig
 from kafka_backup.engine.errors import (
@@ -29,6 +33,9 @@ from kafka_backup.engine.errors import (
 )
 from kafka_backup.engine.manifest import TopicInfo
 from kafka_backup.engine.names import compile_patterns
+from kafka_backup.engine.outage import OutageGuard, OutagePolicy, action
+
+T = TypeVar("T")
 
 _AUTH_CODES = {
     KafkaError._AUTHENTICATION,
@@ -180,9 +187,14 @@ def client_config_error(exc: KafkaException) -> ConfigError:
 
 
 class Cluster:
-    """An AdminClient with typed errors; one per run."""
+    """An AdminClient with typed errors and outages ridden out; one per run.
 
-    def __init__(self, config: KafkaConfig, extra: Mapping[str, Any] | None = None) -> None:
+    ``guard``: the run's outage guard, shared with its consumer or producer (one outage, one log episode); by default
+    a guard of its own with the tolerance of ``config``."""
+
+    def __init__(
+        self, config: KafkaConfig, extra: Mapping[str, Any] | None = None, *, guard: OutageGuard | None = None
+    ) -> None:
         self.config = config
         self.trap = ErrorTrap()
         conf: dict[str, Any] = {**config.librdkafka(), **(extra or {}), "error_cb": self.trap}
@@ -191,29 +203,58 @@ class Cluster:
         except KafkaException as exc:
             raise client_config_error(exc) from None
         self.timeout = config.connect_timeout_s
+        self.guard = guard or OutageGuard(OutagePolicy(tolerance_s=config.outage_tolerance_s))
 
     def _fail(self, exc: KafkaException, action: str) -> Exception:
         # error_cb is served by poll(): drain it so an authentication failure is told apart from a timeout
         self.admin.poll(0.1)
         return translate(exc, self.trap, action, self.config.bootstrap_servers)
 
-    def topic_partitions(self) -> dict[str, int]:
-        """Topic → partition count; raises KAFKA_CONNECTION_FAILED within ``connect_timeout_s``, and an
-        authentication or TLS failure as soon as one is reported.
+    def call(self, operation: str, fn: Callable[[], T], *, also: Collection[int] = ()) -> T:
+        """``fn()`` (raw librdkafka calls) through the outage guard; what is not ridden out becomes a typed error.
+        ``operation`` labels the retries (``metadata``, ``list_offsets``, ...); ``also``: more transient codes."""
+        try:
+            return self.guard.call(operation, fn, also=also, before_retry=self.refresh_metadata)
+        except KafkaException as exc:
+            raise self._fail(exc, action(operation)) from None
+        except TimeoutError:
+            raise self._fail(KafkaException(KafkaError(KafkaError._TIMED_OUT)), action(operation)) from None
 
-        The wait is split into growing slices (0.25 s, 0.5 s, ... up to the deadline) so ``error_cb`` can be served
-        in between: librdkafka retries a refused certificate or login until the timeout, we need not."""
+    def refresh_metadata(self) -> None:
+        """Before a retry: the AdminClient sends ListOffsets with the leader epochs it has cached and does not refresh
+        them on FENCED_LEADER_EPOCH, so after a broker restart every retry would fail the same way; a metadata
+        request updates the cache (measured with librdkafka 2.16 against a restarted KRaft broker)."""
+        with contextlib.suppress(KafkaException, TimeoutError):  # still unavailable: the next attempt says so
+            self.admin.list_topics(timeout=self.timeout)
+
+    def metadata(self) -> ClusterMetadata:
+        return self.call("metadata", lambda: self.admin.list_topics(timeout=self.timeout))
+
+    def probe(self) -> None:
+        """During an outage, one cheap metadata request when the next attempt is due (see ``OutageGuard.probe``)."""
+        self.guard.probe("metadata", lambda: self.admin.list_topics(timeout=min(2.0, self.timeout)))
+
+    def _list_topics_patiently(self) -> Any:
+        """One metadata request, its wait split into growing slices (0.25 s, 0.5 s, ... up to ``connect_timeout_s``)
+        so ``error_cb`` is served in between: librdkafka retries a refused certificate or login until the timeout, we
+        need not. A hopeless failure is raised typed; a timeout raw, for the outage guard to judge."""
         deadline = time.monotonic() + self.timeout
         wait = _FIRST_PROBE_S
         while True:
             try:
-                metadata = self.admin.list_topics(timeout=min(wait, max(deadline - time.monotonic(), 0.01)))
-                break
+                return self.admin.list_topics(timeout=min(wait, max(deadline - time.monotonic(), 0.01)))
             except KafkaException as exc:
                 self.admin.poll(0)
-                if self.trap.hopeless or time.monotonic() >= deadline:
+                if self.trap.hopeless:
                     raise self._fail(exc, "list topics") from None
+                if time.monotonic() >= deadline:
+                    raise
             wait *= 2
+
+    def topic_partitions(self) -> dict[str, int]:
+        """Topic → partition count; raises KAFKA_CONNECTION_FAILED within ``connect_timeout_s``, and an
+        authentication or TLS failure as soon as one is reported; later, through the outage guard."""
+        metadata = self.call("metadata", self._list_topics_patiently)
         self.admin.poll(0)
         if self.trap.auth_failed:
             raise self._fail(KafkaException(KafkaError(KafkaError._AUTHENTICATION)), "list topics")
@@ -221,10 +262,14 @@ class Cluster:
 
     def cluster_id(self) -> str | None:
         try:
-            result = self.admin.describe_cluster(request_timeout=self.timeout).result(timeout=self.timeout)
-            return str(result.cluster_id) if result.cluster_id else None
-        except KafkaException:
+            result = self.guard.call(
+                "describe_cluster",
+                lambda: self.admin.describe_cluster(request_timeout=self.timeout).result(timeout=self.timeout),
+                before_retry=self.refresh_metadata,
+            )
+        except (KafkaException, TimeoutError):
             return None
+        return str(result.cluster_id) if result.cluster_id else None
 
     def select_topics(self, include: list[str], exclude: list[str], include_internal: bool) -> Selection:
         existing = self.topic_partitions()
@@ -238,39 +283,48 @@ class Cluster:
 
     def describe_topics(self, topics: list[str]) -> dict[str, TopicInfo]:
         """Partition count, replication factor and non-default (dynamic) configs of each topic."""
-        try:
-            metadata = self.admin.list_topics(timeout=self.timeout)
-            resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics]
-            futures = self.admin.describe_configs(resources, request_timeout=self.timeout) if resources else {}
-            out: dict[str, TopicInfo] = {}
-            for resource, future in futures.items():
-                entries = future.result(timeout=self.timeout)
-                configs = {
-                    name: str(entry.value)
-                    for name, entry in entries.items()
-                    if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value and entry.value is not None
-                }
-                parts = metadata.topics[resource.name].partitions
-                rf = min((len(p.replicas) for p in parts.values()), default=1)
-                out[resource.name] = TopicInfo(partitions=len(parts), replication_factor=rf, configs=configs)
-        except KafkaException as exc:
-            raise self._fail(exc, "describe topics") from None
+        return self.call("describe_topics", lambda: self._describe_topics(topics))
+
+    def _describe_topics(self, topics: list[str]) -> dict[str, TopicInfo]:
+        metadata = self.admin.list_topics(timeout=self.timeout)
+        resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics]
+        futures = self.admin.describe_configs(resources, request_timeout=self.timeout) if resources else {}
+        out: dict[str, TopicInfo] = {}
+        for resource, future in futures.items():
+            entries = future.result(timeout=self.timeout)
+            configs = {
+                name: str(entry.value)
+                for name, entry in entries.items()
+                if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value and entry.value is not None
+            }
+            parts = metadata.topics[resource.name].partitions
+            rf = min((len(p.replicas) for p in parts.values()), default=1)
+            out[resource.name] = TopicInfo(partitions=len(parts), replication_factor=rf, configs=configs)
         return out
 
     def offsets(
-        self, partitions: list[TopicPartition], spec: OffsetSpec, read_committed: bool = True
+        self,
+        partitions: list[TopicPartition],
+        spec: OffsetSpec,
+        read_committed: bool = True,
+        *,
+        also: Collection[int] = (),
     ) -> dict[tuple[str, int], int]:
-        """List offsets (``OffsetSpec.latest()`` gives the last stable offset under read_committed)."""
+        """List offsets (``OffsetSpec.latest()`` gives the last stable offset under read_committed); ``also``: codes
+        to retry besides the transient ones (a fresh topic's leaders settling)."""
         if not partitions:
             return {}
         level = IsolationLevel.READ_COMMITTED if read_committed else IsolationLevel.READ_UNCOMMITTED
-        try:
-            futures = self.admin.list_offsets(
-                dict.fromkeys(partitions, spec), isolation_level=level, request_timeout=self.timeout
-            )
-            return {(tp.topic, tp.partition): f.result(timeout=self.timeout).offset for tp, f in futures.items()}
-        except KafkaException as exc:
-            raise self._fail(exc, "list offsets") from None
+        return self.call("list_offsets", lambda: self._list_offsets_once(partitions, spec, level), also=also)
+
+    def _list_offsets_once(
+        self, partitions: list[TopicPartition], spec: OffsetSpec, level: IsolationLevel
+    ) -> dict[tuple[str, int], int]:
+        """One ListOffsets request, raw librdkafka errors (for :meth:`call`)."""
+        futures = self.admin.list_offsets(
+            dict.fromkeys(partitions, spec), isolation_level=level, request_timeout=self.timeout
+        )
+        return {(tp.topic, tp.partition): f.result(timeout=self.timeout).offset for tp, f in futures.items()}
 
     def end_offsets(self, partitions: list[TopicPartition], read_committed: bool) -> dict[tuple[str, int], int]:
         return self.offsets(partitions, OffsetSpec.latest(), read_committed)  # type: ignore[no-untyped-call]
@@ -282,23 +336,24 @@ class Cluster:
         self, topics: list[str], include: list[str], exclude: list[str]
     ) -> dict[str, dict[str, dict[str, int]]]:
         """Committed offsets of matching groups on the selected topics: group → topic → partition → offset."""
-        wanted = set(topics)
         inc, exc = compile_patterns(include), compile_patterns(exclude)
-        try:
-            listing = self.admin.list_consumer_groups(request_timeout=self.timeout).result(timeout=self.timeout)
-            groups = [
-                g.group_id
-                for g in listing.valid
-                if any(p.fullmatch(g.group_id) for p in inc) and not any(p.fullmatch(g.group_id) for p in exc)
-            ]
-            out: dict[str, dict[str, dict[str, int]]] = {}
-            for group in sorted(groups):
-                request = [ConsumerGroupTopicPartitions(group)]
-                result = self.admin.list_consumer_group_offsets(request, request_timeout=self.timeout)
-                tps = result[group].result(timeout=self.timeout).topic_partitions or []
-                for tp in tps:
-                    if tp.topic in wanted and tp.offset >= 0 and tp.error is None:
-                        out.setdefault(group, {}).setdefault(tp.topic, {})[str(tp.partition)] = tp.offset
-        except KafkaException as exc:
-            raise self._fail(exc, "read consumer-group offsets") from None
+        return self.call("group_offsets", lambda: self._group_offsets(set(topics), inc, exc))
+
+    def _group_offsets(
+        self, wanted: set[str], inc: list[re.Pattern[str]], exc: list[re.Pattern[str]]
+    ) -> dict[str, dict[str, dict[str, int]]]:
+        listing = self.admin.list_consumer_groups(request_timeout=self.timeout).result(timeout=self.timeout)
+        groups = [
+            g.group_id
+            for g in listing.valid
+            if any(p.fullmatch(g.group_id) for p in inc) and not any(p.fullmatch(g.group_id) for p in exc)
+        ]
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for group in sorted(groups):
+            request = [ConsumerGroupTopicPartitions(group)]
+            result = self.admin.list_consumer_group_offsets(request, request_timeout=self.timeout)
+            tps = result[group].result(timeout=self.timeout).topic_partitions or []
+            for tp in tps:
+                if tp.topic in wanted and tp.offset >= 0 and tp.error is None:
+                    out.setdefault(group, {}).setdefault(tp.topic, {})[str(tp.partition)] = tp.offset
         return out

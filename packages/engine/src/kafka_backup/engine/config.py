@@ -18,7 +18,7 @@ import re
 import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -190,6 +190,15 @@ class KafkaConfig(_Model):
         default_factory=dict, description="Any other librdkafka setting, passed through as is (dotted keys)."
     )
     connect_timeout_s: float = Field(15.0, gt=0, description="Fail with KAFKA_CONNECTION_FAILED after this long.")
+    outage_tolerance_s: float = Field(
+        180.0,
+        gt=0,
+        description=(
+            "Once the cluster was reached, how long a run rides out its being unavailable (broker restarts, stalls, "
+            "leaders moving): Kafka calls and client errors are retried with exponential backoff for up to this many "
+            "seconds per outage, then the run fails with KAFKA_UNAVAILABLE."
+        ),
+    )
 
     @field_validator("bootstrap_servers", mode="before")
     @classmethod

@@ -57,6 +57,14 @@ class KafkaConnectionError(BackupError):
     retryable = True
 
 
+class KafkaUnavailableError(BackupError):
+    """The cluster was reached, then stayed unavailable (down, restarting, stalled, leaders moving) for longer than
+    ``outage_tolerance_s`` while the run retried; raised by :mod:`kafka_backup.engine.outage`."""
+
+    code = "KAFKA_UNAVAILABLE"
+    retryable = True
+
+
 class KafkaAuthError(BackupError):
     """The cluster rejected our credentials: a SASL login, or (mTLS) a missing or untrusted client certificate."""
 

@@ -26,7 +26,7 @@ import structlog
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from opentelemetry import trace
 
-from kafka_backup.engine.cluster import Cluster, translate
+from kafka_backup.engine.cluster import Cluster
 from kafka_backup.engine.errors import (
     BackupError,
     BackupNotFoundError,
@@ -191,11 +191,12 @@ def plan_reset(
 def _active_members(cluster: Cluster, groups: list[str]) -> dict[str, int]:
     if not groups:
         return {}
-    try:
+
+    def describe() -> dict[str, int]:
         futures = cluster.admin.describe_consumer_groups(groups, request_timeout=cluster.timeout)
         return {g: len(f.result(timeout=cluster.timeout).members or []) for g, f in futures.items()}
-    except KafkaException as exc:
-        raise translate(exc, cluster.trap, "describe consumer groups", cluster.config.bootstrap_servers) from None
+
+    return cluster.call("describe_groups", describe)
 
 
 def execute_reset(
@@ -252,12 +253,18 @@ def _execute_group(cluster: Cluster, reset: GroupReset, metrics: Metrics, backup
         request = [ConsumerGroupTopicPartitions(group, tps)]
         failed: list[str] = []
         try:
-            futures = cluster.admin.alter_consumer_group_offsets(request, request_timeout=cluster.timeout)
-            result = futures[group].result(timeout=cluster.timeout)
+            # setting the same offsets again is harmless: retried through an outage like every admin call
+            result = cluster.guard.call(
+                "alter_group_offsets",
+                lambda: cluster.admin.alter_consumer_group_offsets(request, request_timeout=cluster.timeout)[
+                    group
+                ].result(timeout=cluster.timeout),
+                before_retry=cluster.refresh_metadata,
+            )
             for tp in result.topic_partitions or []:
                 if tp.error is not None:
                     failed.append(f"{tp.topic}-{tp.partition}: {tp.error.str()}")
-        except KafkaException as exc:
+        except (KafkaException, TimeoutError) as exc:
             failed = [f"{p.topic}-{p.partition}: {exc}" for p in reset.partitions]
         elapsed = time.monotonic() - started
     status = "failure" if failed else "success"

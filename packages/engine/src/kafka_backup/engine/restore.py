@@ -42,11 +42,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
-from confluent_kafka import IsolationLevel, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import NewTopic, OffsetSpec
 from opentelemetry import trace
 
-from kafka_backup.engine.cluster import Cluster, Selection, select, translate
+from kafka_backup.engine.cluster import Cluster, Selection, select
 from kafka_backup.engine.errors import (
     BackupError,
     BackupNotFoundError,
@@ -66,6 +66,7 @@ from kafka_backup.engine.manifest import (
     now_ms,
 )
 from kafka_backup.engine.offsets import execute_reset, plan_reset
+from kafka_backup.engine.outage import run_guard
 from kafka_backup.engine.partitioner import assign_partitions
 from kafka_backup.engine.restore_config import RestoreConfig
 from kafka_backup.engine.restore_state import (
@@ -479,25 +480,10 @@ _SETTLING = {
 }
 
 
-def list_offsets(cluster: Cluster, tps: list[TP], spec: OffsetSpec, timeout_s: float = 30.0) -> dict[TP, int]:
-    """ListOffsets (read_uncommitted), retried while the partitions' leaders settle (fresh topics say NOT_LEADER)."""
-    if not tps:
-        return {}
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            futures = cluster.admin.list_offsets(
-                {TopicPartition(*tp): spec for tp in tps},
-                isolation_level=IsolationLevel.READ_UNCOMMITTED,
-                request_timeout=cluster.timeout,
-            )
-            return {(tp.topic, tp.partition): f.result(timeout=cluster.timeout).offset for tp, f in futures.items()}
-        except KafkaException as exc:
-            err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-            settling = err is not None and (err.retriable() or err.code() in _SETTLING)
-            if not settling or time.monotonic() > deadline:
-                raise translate(exc, cluster.trap, "list offsets", cluster.config.bootstrap_servers) from None
-            time.sleep(0.05)
+def list_offsets(cluster: Cluster, tps: list[TP], spec: OffsetSpec) -> dict[TP, int]:
+    """ListOffsets (read_uncommitted), retried while the partitions' leaders settle (fresh topics say NOT_LEADER) and
+    through outages (see :mod:`~kafka_backup.engine.outage`)."""
+    return cluster.offsets([TopicPartition(*tp) for tp in tps], spec, read_committed=False, also=_SETTLING)
 
 
 # ---- the run ----------------------------------------------------------------------------------------------------
@@ -607,6 +593,10 @@ class RestoreRun:
         self.stop = stop or threading.Event()
         self.on_progress = on_progress
         self.summary = RestoreSummary(self.restore_id, self.backup_id)
+        self.guard = run_guard(
+            config.target, "target", self.metrics, backup_id=self.backup_id, stop=self.stop, restore_id=self.restore_id
+        )
+        """Rides out broker restarts and stalls: shared by the admin calls and the producer (one outage, one log)."""
         self._labels = {"restore_id": self.restore_id, "backup_id": self.backup_id}
         self._started = time.monotonic()
         self._done = 0
@@ -622,7 +612,7 @@ class RestoreRun:
         """The plan (reads manifests and the target's topic list; writes nothing)."""
         backup = read_backup_manifest(self.store, self.backup_id)
         check_selection(self.config, backup)  # what the backup alone refutes fails before connecting
-        cluster = Cluster(self.config.target, self._admin_extra())
+        cluster = Cluster(self.config.target, self._admin_extra(), guard=self.guard)
         return build_plan(self.config, self.store, cluster.topic_partitions(), backup)
 
     def run(self) -> RestoreSummary:
@@ -641,6 +631,7 @@ class RestoreRun:
                 )
                 raise
             finally:
+                self.guard.close()
                 self.summary.duration_s = time.monotonic() - self._started
                 self.summary.status = status
                 self.metrics.restore_duration_seconds.record(
@@ -654,7 +645,7 @@ class RestoreRun:
         cfg = self.config
         backup = read_backup_manifest(self.store, self.backup_id)
         check_selection(cfg, backup)  # what the backup alone refutes fails before connecting
-        cluster = Cluster(cfg.target, self._admin_extra())
+        cluster = Cluster(cfg.target, self._admin_extra(), guard=self.guard)
         plan = build_plan(cfg, self.store, cluster.topic_partitions(), backup)
         self.summary.segments_skipped = sum(p.skipped_segments for p in plan.partitions)
         if backup.status != "complete":
@@ -710,22 +701,25 @@ class RestoreRun:
             )
             for t in missing
         ]
-        try:
+
+        def create() -> list[str]:
+            # retried as a whole through an outage: a topic our earlier attempt created already exists now
             futures = cluster.admin.create_topics(new, request_timeout=cluster.timeout)
-            for name, future in futures.items():
+            for future in futures.values():
                 try:
                     future.result(timeout=cluster.timeout)
                 except KafkaException as exc:
                     if "TOPIC_ALREADY_EXISTS" not in str(exc):
                         raise
-                self.summary.topics_created.append(name)
-                log.info("topic_created", restore_id=self.restore_id, topic=name)
-        except KafkaException as exc:
-            raise translate(exc, cluster.trap, "create topics", cluster.config.bootstrap_servers) from None
+            return list(futures)
+
+        for name in cluster.call("create_topics", create):
+            self.summary.topics_created.append(name)
+            log.info("topic_created", restore_id=self.restore_id, topic=name)
         wanted = {t.target_topic: t.partitions for t in missing}
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            metadata = cluster.admin.list_topics(timeout=cluster.timeout)
+            metadata = cluster.metadata()
             ready = all(
                 name in metadata.topics
                 and len(metadata.topics[name].partitions) >= count
@@ -845,6 +839,7 @@ class RestoreRun:
             client_id=f"kafka-backup-restore-{socket.gethostname()}-{os.getpid()}",
             rate=self.config.rate_limit,
             extra=self.client_extra,
+            guard=self.guard,
         )
         pending: list[_Pending] = []
         pending_records = 0

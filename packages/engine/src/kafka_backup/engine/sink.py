@@ -6,7 +6,11 @@ Guarantees the restore builds on:
   retried batch is never written twice, and records of one partition are written in the order they were produced;
 - delivery reports of one partition arrive in production order, so :meth:`Sink.flush` can hand back, per target
   partition, the offsets the records got, in the order they were produced — no per-record bookkeeping object;
-- any failed delivery fails the flush with a typed error (the restore stops; a rerun resumes).
+- any failed delivery fails the flush with a typed error (the restore stops; a rerun resumes);
+- outages are ridden out by the producer itself (it reconnects and retries; idempotence keeps a retried batch from
+  being written twice): ``message.timeout.ms`` covers ``target.outage_tolerance_s``, the run's
+  :class:`~kafka_backup.engine.outage.OutageGuard` counts and logs the episode from the client's errors, and waits
+  for delivery or queue room end with ``KAFKA_UNAVAILABLE`` once an outage outlasts the tolerance.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from kafka_backup.engine.cluster import ErrorTrap, translate
 from kafka_backup.engine.config import KafkaConfig
 from kafka_backup.engine.errors import KafkaOperationError
+from kafka_backup.engine.outage import OutageGuard, OutagePolicy
 from kafka_backup.engine.restore_config import RateLimit
 
 log = structlog.get_logger("kafka_backup.restore")
@@ -29,7 +34,10 @@ TP = tuple[str, int]
 HeaderList = list[tuple[str, str | bytes | None]]
 FORCED = {"enable.idempotence": True, "acks": "all"}
 FLUSH_STALL_S = 120.0
-"""A flush gives up when no delivery report arrived for this long (the producer retries internally meanwhile)."""
+"""A flush gives up when no delivery report arrived for this long (the producer retries internally meanwhile), or
+after the delivery timeout and some, when that is longer."""
+DELIVERY_MARGIN_S = 30.0
+"""``message.timeout.ms`` is at least the outage tolerance plus this (and never under librdkafka's 300 s default)."""
 
 
 class RateLimiter:
@@ -83,11 +91,15 @@ class Sink:
         client_id: str,
         rate: RateLimit | None = None,
         extra: Mapping[str, Any] | None = None,
+        guard: OutageGuard | None = None,
     ) -> None:
         self.target = target
         self.trap = ErrorTrap()
+        self.guard = guard or OutageGuard(OutagePolicy(tolerance_s=target.outage_tolerance_s))
         conf: dict[str, Any] = {
             "client.id": client_id,
+            # a record waits in the producer (retried, written once: idempotent) through an outage of the tolerance
+            "message.timeout.ms": int(max(300.0, target.outage_tolerance_s + DELIVERY_MARGIN_S) * 1000),
             "linger.ms": 20,
             "compression.type": "lz4",
             # records near the broker's message.max.bytes must pass the client; the broker still enforces its limit
@@ -101,7 +113,8 @@ class Sink:
         if overridden:
             log.warning("producer_setting_overridden", settings=sorted(overridden), reason="restore is idempotent")
         conf.update(FORCED)
-        conf["error_cb"] = self.trap
+        conf["error_cb"] = self._on_error
+        self._stall_s = max(FLUSH_STALL_S, float(conf["message.timeout.ms"]) / 1000 + DELIVERY_MARGIN_S)
         self._stats_interval_ms = int(conf.get("statistics.interval.ms", 0))
         self._stats_events: list[int] | None = None
         if "stats_cb" in conf:  # count the reports (for close(final_stats=True))
@@ -122,6 +135,10 @@ class Sink:
         self._queued = 0
         """Records handed to the producer since the last flush; each gets exactly one delivery report."""
         self._chunk = self.limiter.chunk()
+
+    def _on_error(self, error: KafkaError) -> None:
+        self.trap(error)
+        self.guard.observe("produce", error)
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         # runs once per record: sorted into partitions here, so flush() hands the lists out as they are
@@ -160,6 +177,7 @@ class Sink:
                 )
                 return
             except BufferError:
+                self.guard.check()  # the queue stays full while the target is down
                 self.producer.poll(0.05)
 
     def produce_columns(
@@ -215,12 +233,13 @@ class Sink:
         # may arrive right after a flush, which once made a complete restore fail as "not acknowledged".
         stalled_since = time.monotonic()
         while self._reported < self._queued and not self.trap.auth_failed:
+            self.guard.check()
             before = self._reported
-            if self.producer.flush(5.0) == 0:
+            if self.producer.flush(1.0) == 0:
                 self.producer.poll(0.05)
             if self._reported > before:
                 stalled_since = time.monotonic()
-            elif time.monotonic() - stalled_since > FLUSH_STALL_S:
+            elif time.monotonic() - stalled_since > self._stall_s:
                 break
         if self.trap.auth_failed:
             auth = KafkaException(KafkaError(KafkaError._AUTHENTICATION))
@@ -231,12 +250,15 @@ class Sink:
         self._queued = 0
         if failed:
             topic, err = failed[0]
+            if err.code() == KafkaError._MSG_TIMED_OUT:  # undelivered for longer than the outage tolerance
+                raise self.guard.unavailable("produce", err.name())
             raise self._error(KafkaException(err), topic)
         if missing > 0:
             raise KafkaOperationError(
-                f"{missing} records were not acknowledged by the target cluster within {FLUSH_STALL_S:.0f} s",
+                f"{missing} records were not acknowledged by the target cluster within {self._stall_s:.0f} s",
                 hint="check the target cluster's health; a rerun resumes where this one stopped",
             )
+        self.guard.succeeded()  # every record acknowledged: the target is back, if it was away
         return out
 
     def _error(self, exc: KafkaException, topic: str) -> Exception:

@@ -379,7 +379,11 @@ BACKUP_RETRIES_TOTAL = Family(
     "kafka_backup_retries_total",
     Kind.COUNTER,
     "{retry}",
-    "Retry attempts; operation is fetch, commit, write, read or produce; reason is the error code retried.",
+    "Retry attempts. operation names what was retried: storage_put, storage_get, storage_stat, storage_list, "
+    "storage_delete; Kafka admin calls (metadata, list_offsets, describe_topics, describe_cluster, group_offsets, "
+    "create_topics, describe_groups, alter_group_offsets); fetch and commit (the backup's consumer) or produce (the "
+    "restore's producer) during an outage. reason is the error retried: the storage error type, or librdkafka's "
+    "error name (_TRANSPORT, FENCED_LEADER_EPOCH, ...).",
     ("backup_id", "operation", "reason"),
     Group.ERRORS,
     "prd+reference",
