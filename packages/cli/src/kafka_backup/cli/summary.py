@@ -14,6 +14,11 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 segment``, ``2 segments``, ``1,345 records``: the count with the noun in the right number."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def human_duration(seconds: float) -> str:
     """``5m 32s``, ``1h 2m 3s``, ``12.3s`` under a minute."""
     if seconds < 60:
