@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from engine.restore_support import (
     RECENT_TS,
+    backed_up_timeline,
     content,
     create_topic,
     make_backup,
@@ -102,10 +103,8 @@ class TestTrickyRestore:
 @pytest.fixture(scope="module")
 def timeline(kafka: KafkaEndpoint, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """60 records one millisecond apart (BASE_TS + i), in segments of 10, backed up."""
-    topic = numbered_topic(kafka.bootstrap, "timeline", 60, partitions=1)
     root = tmp_path_factory.mktemp("timeline")
-    make_backup(kafka.bootstrap, root, "timeline", [topic], max_records=10)
-    return topic, root
+    return backed_up_timeline(kafka.bootstrap, root, "timeline", 60, max_records=10), root
 
 
 def _iso(ms: int) -> str:

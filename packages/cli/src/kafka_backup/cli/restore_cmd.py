@@ -146,7 +146,8 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
 @click.option(
     "--existing-data",
     type=click.Choice(["refuse", "append", "truncate"]),
-    help="Target partitions already holding records: refuse (default), append after them, or truncate them first.",
+    metavar="POLICY",
+    help="Non-empty target: refuse (default), append, or truncate it first.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan or summary as one JSON object.")
