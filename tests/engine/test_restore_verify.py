@@ -34,6 +34,7 @@ from kafka_backup.engine.errors import (
 )
 from kafka_backup.engine.restore import Progress, RestoreRun
 from kafka_backup.engine.restore_state import offsets_prefix, state_key
+from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.catalog import Metrics
 from rig.kafka import KafkaEndpoint
 
@@ -56,6 +57,15 @@ def _watermarks(bootstrap: str, topic: str, partitions: int) -> list[tuple[int, 
 def _cli(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli, list(args))
     return result.exit_code, result.stdout, result.stderr
+
+
+def _flip_bytes(store: Store, key: str) -> bytes:
+    """Invert 16 bytes in the middle of the object (same size, wrong checksum); returns the original bytes."""
+    good = store.get(key, operation="segment")
+    middle = len(good) // 2
+    store.put(key, good[:middle] + bytes(b ^ 0xFF for b in good[middle : middle + 16]) + good[middle + 16 :],
+              operation="segment")  # fmt: skip
+    return good
 
 
 # ---- verify before writing ----------------------------------------------------------------------------------------
@@ -123,6 +133,24 @@ class TestVerifyBeforeWrite:
         assert _watermarks(kafka.bootstrap, target, 1) == [(0, 0)]
         assert not store.list("verify/restores/")
 
+    def test_corrupt_second_segment_with_verify_first_writes_nothing(
+        self, kafka: KafkaEndpoint, three_segments: tuple[str, Path, list[str]]
+    ) -> None:
+        """--verify-first: every checksum is checked before anything is written, so a same-size corruption of the
+        second segment leaves no topic, no checkpoint and no record; exit 1, BACKUP_CORRUPT naming the key."""
+        topic, root, keys = three_segments
+        _flip_bytes(open_root(root), keys[1])
+        target = f"{topic}-verify-first"
+        code, out, err = _cli(
+            "restore", "-s", f"file://{root}", "-b", "verify", "--bootstrap-servers", kafka.bootstrap,
+            "--topic-map", f"{topic}={target}", "--verify-first",
+        )  # fmt: skip
+        assert code == 1, out + err
+        assert err.startswith("error[BACKUP_CORRUPT]: 1 of 3 selected segments fail their SHA-256 check, first ")
+        assert keys[1] in err and len(err.strip().splitlines()) == 1
+        assert target not in _topics(kafka.bootstrap)
+        assert not open_root(root).list("verify/restores/")
+
     def test_corrupt_second_segment_writes_none_of_its_records_and_resumes_after_repair(
         self, kafka: KafkaEndpoint, three_segments: tuple[str, Path, list[str]]
     ) -> None:
@@ -130,10 +158,7 @@ class TestVerifyBeforeWrite:
         produced; what was produced before is mapped, and after the repair a rerun restores exactly the source."""
         topic, root, keys = three_segments
         store = open_root(root)
-        good = store.get(keys[1], operation="segment")
-        middle = len(good) // 2
-        store.put(keys[1], good[:middle] + bytes(b ^ 0xFF for b in good[middle : middle + 16]) + good[middle + 16 :],
-                  operation="segment")  # fmt: skip
+        good = _flip_bytes(store, keys[1])
         target = f"{topic}-corrupt"
         config = restore_config(kafka.bootstrap, root, "verify", topic_map={topic: target})
         with pytest.raises(IntegrityError, match="SHA-256") as caught:

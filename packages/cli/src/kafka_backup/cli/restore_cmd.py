@@ -149,6 +149,7 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
     metavar="POLICY",
     help="Non-empty target: refuse (default), append, or truncate it first.",
 )
+@click.option("--verify-first", is_flag=True, help="Check every segment's SHA-256 before writing anything.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan or summary as one JSON object.")
 @click.option("--no-progress", is_flag=True, help="No progress bar, even on a terminal.")
@@ -171,6 +172,7 @@ def restore(
     max_bytes_per_sec: float | None,
     reset_consumer_groups: bool,
     existing_data: str | None,
+    verify_first: bool,
     dry_run: bool,
     as_json: bool,
     no_progress: bool,
@@ -194,6 +196,7 @@ def restore(
             "rate_limit.bytes_per_sec": max_bytes_per_sec,
             "consumer_groups.reset": reset_consumer_groups,
             "existing_data": existing_data,
+            "verify_first": verify_first,
         },
     )
     if dry_run:

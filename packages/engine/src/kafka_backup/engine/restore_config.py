@@ -157,6 +157,13 @@ class RestoreConfig(_Model):
     flush_records: int = Field(
         50_000, gt=0, description="Records produced between checkpoints (bounds what a crash re-reads)."
     )
+    verify_first: bool = Field(
+        False,
+        description=(
+            "Read every selected segment and check its SHA-256 before writing anything (reads the data twice); "
+            "otherwise each segment is verified just before its records are produced."
+        ),
+    )
     existing_data: Literal["refuse", "append", "truncate"] = Field(
         "refuse",
         description=(
