@@ -28,6 +28,7 @@ from engine.restore_support import (
 from kafka_backup.cli.main import cli
 from kafka_backup.engine.errors import (
     IntegrityError,
+    KafkaOperationError,
     RestoreTargetNotEmptyError,
     SegmentMissingError,
     SegmentSizeMismatchError,
@@ -256,6 +257,22 @@ class TestNonEmptyTarget:
         )  # fmt: skip
         assert code == 0, out + err
         assert json.loads(out)["records"] == 0, "a completed restore needs no flag and writes nothing"
+
+    def test_truncate_of_a_compacted_target_fails_before_writing(self, kafka: KafkaEndpoint, tmp_path: Path) -> None:
+        """Kafka refuses delete-records on a compacted topic: KAFKA_ERROR saying so, its records untouched, no
+        checkpoint stored."""
+        topic = numbered_topic(kafka.bootstrap, "compacted-src", 20, partitions=1)
+        make_backup(kafka.bootstrap, tmp_path, "compacted", [topic])
+        target = f"{topic}-compacted"
+        create_topic(kafka.bootstrap, target, 1, {"cleanup.policy": "compact"})
+        produce_records(kafka.bootstrap, target, ((0, (b"k", b"old", RECENT_TS, None)) for _ in range(4)))
+        config = restore_config(kafka.bootstrap, tmp_path, "compacted", topic_map={topic: target},
+                                existing_data="truncate")  # fmt: skip
+        with pytest.raises(KafkaOperationError, match="delete records: Broker: Policy violation") as caught:
+            RestoreRun(config, metrics=Metrics()).run()
+        assert "--existing-data append" in str(caught.value)
+        assert _watermarks(kafka.bootstrap, target, 1) == [(0, 4)]
+        assert not open_root(tmp_path).list("compacted/restores/")
 
     def test_stopped_truncating_restore_resumes_exactly_without_the_flag(
         self, kafka: KafkaEndpoint, busy_target: tuple[str, str, Path]

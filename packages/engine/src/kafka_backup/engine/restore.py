@@ -910,7 +910,14 @@ class RestoreRun:
                 records=self.summary.existing_records,
             )
             return
-        lows = cluster.delete_records({(o.topic, o.partition): o.high for o in occupied})
+        try:
+            lows = cluster.delete_records({(o.topic, o.partition): o.high for o in occupied})
+        except KafkaOperationError as exc:
+            # typically a compacted topic: Kafka deletes records only under cleanup.policy=delete
+            raise KafkaOperationError(
+                f"{exc.message} (the target holds: {what}; nothing was written)",
+                hint="--existing-data append writes after them; or delete and recreate the topic",
+            ) from None
         left = [o for o in occupied if lows[(o.topic, o.partition)] < o.high]
         if left:
             raise KafkaOperationError(f"delete-records left records below the end of {describe_occupancy(left)}")
