@@ -2,7 +2,9 @@
 
 The plan (:func:`build_plan`) is computed from the manifests alone: segments outside the offset ranges or the time
 window are skipped by their manifest entry (first/last offset, min/max timestamp — the same facts as the Parquet
-column statistics of the one row group) and never read. Segments the selection cuts through are read and filtered.
+column statistics of the one row group) and never read. Segments the selection cuts through are read and filtered;
+the dry run (:meth:`RestoreRun.plan`) counts their matching records from the offset and timestamp columns alone
+(:func:`refine_estimates`), so a windowed plan is exact in records and close in bytes.
 
 Order and resume (kept by :class:`RestoreRun`):
 
@@ -978,7 +980,7 @@ class RestoreRun:
 
         No run of this restore has produced yet (the state is written first), so nothing of ours can be in flight:
         one read of the end offsets is enough."""
-        tps = sorted({(p.target_topic, t) for p in plan.partitions for t in p.targets})
+        tps = plan.target_partitions()
         ends = list_offsets(cluster, tps, OffsetSpec.latest())  # type: ignore[no-untyped-call]
         starts_log = list_offsets(cluster, tps, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
         starts: dict[str, dict[str, int]] = {}
