@@ -29,6 +29,7 @@ Content = tuple[int, int, int, bytes | None, bytes | None, list[tuple[str, bytes
 
 __all__ = [
     "RECENT_TS",
+    "backed_up_timeline",
     "create_topic",
     "make_backup",
     "make_restore",
@@ -108,3 +109,11 @@ def content(rows: list[Row]) -> list[Content]:
         position[r[1]] = pos + 1
         out.append((r[1], pos, r[3], r[5], r[6], r[7]))
     return out
+
+
+def backed_up_timeline(bootstrap: str, root: Path, name: str, records: int, max_records: int) -> str:
+    """A one-partition :func:`numbered_topic` (record i at ``RECENT_TS + i``) backed up to ``root`` as backup
+    ``name`` in segments of ``max_records``; returns the topic."""
+    topic = numbered_topic(bootstrap, name, records, partitions=1)
+    make_backup(bootstrap, root, name, [topic], max_records=max_records)
+    return topic

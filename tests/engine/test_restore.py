@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from engine.restore_support import (
     RECENT_TS,
+    backed_up_timeline,
     content,
     create_topic,
     make_backup,
@@ -102,10 +103,8 @@ class TestTrickyRestore:
 @pytest.fixture(scope="module")
 def timeline(kafka: KafkaEndpoint, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """60 records one millisecond apart (BASE_TS + i), in segments of 10, backed up."""
-    topic = numbered_topic(kafka.bootstrap, "timeline", 60, partitions=1)
     root = tmp_path_factory.mktemp("timeline")
-    make_backup(kafka.bootstrap, root, "timeline", [topic], max_records=10)
-    return topic, root
+    return backed_up_timeline(kafka.bootstrap, root, "timeline", 60, max_records=10), root
 
 
 def _iso(ms: int) -> str:
@@ -216,7 +215,7 @@ class TestPlan:
         produce_records(kafka.bootstrap, topic, ((p, (b"k", b"v", BASE_TS, None)) for p in range(3)))
         make_backup(kafka.bootstrap, tmp_path, "narrow", [topic])
         create_topic(kafka.bootstrap, f"{topic}-1p", 1)
-        with pytest.raises(ConfigError, match="has 1 partitions"):
+        with pytest.raises(ConfigError, match="has 1 partition,"):
             make_restore(kafka.bootstrap, tmp_path, "narrow", topic_map={topic: f"{topic}-1p"})
 
 
@@ -298,9 +297,11 @@ class TestNonEmptyTarget:
                 for i in range(count)
             ),
         )
-        config = restore_config(kafka.bootstrap, tmp_path, "nonempty", topic_map={topic: target}, flush_records=40)
+        config = restore_config(
+            kafka.bootstrap, tmp_path, "nonempty", topic_map={topic: target}, flush_records=40, existing_data="append"
+        )
         first = RestoreRun(config, metrics=Metrics()).run()
-        assert (first.status, first.records) == ("success", 200)
+        assert (first.status, first.records, first.existing_records) == ("success", 200, sum(existing.values()))
 
         rows = read_topic(kafka.bootstrap, target)
         for p, count in existing.items():

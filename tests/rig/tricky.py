@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 Row = tuple[str, int, int, int, int, bytes | None, bytes | None, list[tuple[str, bytes | None]] | None]
@@ -142,7 +142,8 @@ def read_topic(bootstrap: str, topic: str, isolation: str = "read_committed", ti
     )
     metadata = consumer.list_topics(topic, timeout=10)
     partitions = sorted(metadata.topics[topic].partitions)
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    # from the log start, not offset 0: a truncated (delete-records) or retention-trimmed partition starts later
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     rows: list[Row] = []
     at_end: set[int] = set()
     deadline = time.monotonic() + timeout

@@ -16,10 +16,10 @@ from kafka_backup.cli.errors import EXIT_FAILED, handle_errors
 from kafka_backup.cli.locate import job_config
 from kafka_backup.cli.progress import ProgressLine, wants_progress
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
-from kafka_backup.cli.summary import block, human_bytes, human_duration
+from kafka_backup.cli.summary import block, counted, human_bytes, human_duration
 from kafka_backup.engine.errors import ConfigError
 from kafka_backup.engine.inventory import iso_ms
-from kafka_backup.engine.restore import Progress, RestorePlan, RestoreRun, RestoreSummary
+from kafka_backup.engine.restore import Progress, RestorePlan, RestoreRun, RestoreSummary, describe_occupancy
 from kafka_backup.engine.restore_config import RestoreConfig
 from kafka_backup.telemetry import ClientStats, kafka_logger
 
@@ -28,30 +28,44 @@ def show_restore_progress(line: ProgressLine, p: Progress) -> None:
     line.update(p.done, p.total, f"{p.done:,}/{p.total:,} records  {p.rate:,.0f} rec/s")
 
 
+_EXISTING = {
+    "refuse": "the restore will refuse to start (choose --existing-data append or truncate)",
+    "append": "restored records go after them (--existing-data append)",
+    "truncate": "they are deleted first (--existing-data truncate)",
+}
+
+
 def render_plan(plan: RestorePlan) -> str:
     """The dry-run plan as a table for people."""
     skipped = sum(p.skipped_segments for p in plan.partitions)
+    records = counted(plan.records, "record")
+    size = human_bytes(plan.bytes) if plan.bytes_exact else f"~{human_bytes(plan.bytes)}"
     lines = [
-        f"Restore plan {plan.restore_id} (backup {plan.backup_id}): {plan.records:,}"
-        f"{'' if plan.exact else ' at most'} records, {human_bytes(plan.bytes)}, {plan.segments} segments to read, "
-        f"{skipped} skipped by the selection",
+        f"Restore plan {plan.restore_id} (backup {plan.backup_id}): {'' if plan.exact else 'at most '}{records}, "
+        f"{size}, {counted(plan.segments, 'segment')} to read, {skipped:,} skipped by the selection",
     ]
     for t in plan.topics:
-        action = f"create ({t.partitions} partitions, RF {t.replication_factor})" if t.create else "existing topic"
+        if t.create:
+            action = f"create ({counted(t.partitions, 'partition')}, RF {t.replication_factor})"
+        else:
+            action = f"existing topic ({counted(t.partitions, 'partition')})"
         how = ", repartition by murmur2(key)" if t.repartition else ""
         lines.append(f"  topic {t.source_topic} -> {t.target_topic}: {action}{how}")
+    if plan.occupied:
+        lines.append(f"  target already holds records: {describe_occupancy(plan.occupied)}")
+        lines.append(f"    {_EXISTING[plan.existing_data]}")
     lines.append(f"  {'SOURCE':<36} {'TARGET':<36} {'RECORDS':>12} {'BYTES':>10}  OFFSETS  TIME")
     for p in plan.partitions:
         target = f"{p.target_topic}-{p.targets[0]}" if len(p.targets) == 1 else f"{p.target_topic}-(murmur2)"
         records = f"{'<=' if not p.exact else ''}{p.records:,}"
+        nbytes = f"{'' if p.bytes_exact else '~'}{human_bytes(p.bytes)}"
         span = f"{p.first_offset}..{p.last_offset}" if p.first_offset is not None else "-"
         times = f"{iso_ms(p.min_timestamp)}..{iso_ms(p.max_timestamp)}" if p.min_timestamp is not None else "-"
         source = f"{p.source_topic}-{p.source_partition}"
-        lines.append(f"  {source:<36} {target:<36} {records:>12} {human_bytes(p.bytes):>10}  {span}  {times}")
+        lines.append(f"  {source:<36} {target:<36} {records:>12} {nbytes:>10}  {span}  {times}")
         if p.lost_ranges:
-            lines.append(
-                f"    warning: {p.lost_ranges} range(s) of the selection were lost to retention at backup time"
-            )
+            lost = "range of the selection was" if p.lost_ranges == 1 else "ranges of the selection were"
+            lines.append(f"    warning: {p.lost_ranges} {lost} lost to retention at backup time")
     return "\n".join(lines)
 
 
@@ -63,8 +77,12 @@ def summary_block(s: RestoreSummary) -> str:
         ("Duration", human_duration(s.duration_s)),
         ("Throughput", f"{rate:,.0f} records/sec"),
         ("Bytes", human_bytes(s.bytes)),
-        ("Segments", f"{s.segments_read} read, {s.segments_skipped} skipped by the selection"),
+        ("Segments", f"{s.segments_read:,} read, {s.segments_skipped:,} skipped by the selection"),
     ]
+    if s.truncated_records:
+        rows.append(("Target truncated", f"{counted(s.truncated_records, 'record')} deleted first"))
+    elif s.existing_records:
+        rows.append(("Target held", f"{counted(s.existing_records, 'record')} before (appended after them)"))
     if s.topics_created:
         rows.append(("Topics created", ", ".join(s.topics_created)))
     if s.offset_reset:
@@ -103,6 +121,13 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
 @click.option("--max-records-per-sec", type=float, help="Produce rate limit, records/s.")
 @click.option("--max-bytes-per-sec", type=float, help="Produce rate limit, payload bytes/s.")
 @click.option("--reset-consumer-groups", is_flag=True, help="Translate captured group offsets as the last phase.")
+@click.option(
+    "--existing-data",
+    type=click.Choice(["refuse", "append", "truncate"]),
+    metavar="POLICY",
+    help="Non-empty target: refuse (default), append, or truncate it first.",
+)
+@click.option("--verify-first", is_flag=True, help="Check every segment's SHA-256 before writing anything.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan or summary as one JSON object.")
 @click.option("--no-progress", is_flag=True, help="No progress bar, even on a terminal.")
@@ -124,6 +149,8 @@ def restore(
     max_records_per_sec: float | None,
     max_bytes_per_sec: float | None,
     reset_consumer_groups: bool,
+    existing_data: str | None,
+    verify_first: bool,
     dry_run: bool,
     as_json: bool,
     no_progress: bool,
@@ -146,6 +173,8 @@ def restore(
             "rate_limit.records_per_sec": ("--max-records-per-sec", max_records_per_sec),
             "rate_limit.bytes_per_sec": ("--max-bytes-per-sec", max_bytes_per_sec),
             "consumer_groups.reset": ("--reset-consumer-groups", reset_consumer_groups),
+            "existing_data": ("--existing-data", existing_data),
+            "verify_first": ("--verify-first", verify_first),
         },
     )
     if dry_run:

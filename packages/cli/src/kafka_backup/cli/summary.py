@@ -19,10 +19,14 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 segment``, ``2 segments``, ``1,345 records``: the count with the noun in the right number."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def plural(count: int, noun: str) -> str:
-    """``1 partition``, ``23 partitions``, ``12,500 records``: the count with thousands separators and the noun in
-    the number it takes (English nouns here all take a plain ``s``)."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+    """``1 partition``, ``23 partitions``: :func:`counted` for nouns that take a plain ``s``."""
+    return counted(count, noun)
 
 
 def human_duration(seconds: float) -> str:

@@ -332,6 +332,18 @@ class Cluster:
     def start_offsets(self, partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
         return self.offsets(partitions, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
 
+    def delete_records(self, before: Mapping[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+        """Kafka's delete-records: drop every record below ``before[(topic, partition)]``; returns the new low
+        watermarks. Compacted topics refuse it (the broker's POLICY_VIOLATION), reported as KAFKA_ERROR."""
+        if not before:
+            return {}
+        request = [TopicPartition(t, p, offset) for (t, p), offset in before.items()]
+        try:
+            futures = self.admin.delete_records(request, request_timeout=self.timeout, operation_timeout=self.timeout)
+            return {(tp.topic, tp.partition): f.result(timeout=self.timeout).low_watermark for tp, f in futures.items()}
+        except KafkaException as exc:
+            raise self._fail(exc, "delete records") from None
+
     def group_offsets(
         self, topics: list[str], include: list[str], exclude: list[str]
     ) -> dict[str, dict[str, dict[str, int]]]:

@@ -157,6 +157,36 @@ class IntegrityError(BackupError):
     code = "BACKUP_CORRUPT"
 
 
+class SegmentMissingError(IntegrityError):
+    """A segment the restore selected is not in storage (found by the pre-flight check, before anything is written).
+    ``key`` names the first missing one."""
+
+    code = "SEGMENT_MISSING"
+
+    def __init__(self, message: str, *, key: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+
+
+class SegmentSizeMismatchError(IntegrityError):
+    """A selected segment's stored size differs from its manifest entry (truncated or replaced), found by the
+    pre-flight check before anything is written. ``key`` names the first such segment."""
+
+    code = "SEGMENT_SIZE_MISMATCH"
+
+    def __init__(self, message: str, *, key: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+
+
+class RestoreTargetNotEmptyError(BackupError):
+    """A new restore would write into target partitions that already hold records, and ``existing_data`` is
+    ``refuse`` (the default): the user must choose ``append`` or ``truncate``. Nothing was written."""
+
+    code = "RESTORE_TARGET_NOT_EMPTY"
+    exit_code = 2
+
+
 class ConcurrentWriterError(BackupError):
     """Another worker changed a partition manifest underneath us; this worker gives the partition up."""
 

@@ -2,18 +2,28 @@
 
 The plan (:func:`build_plan`) is computed from the manifests alone: segments outside the offset ranges or the time
 window are skipped by their manifest entry (first/last offset, min/max timestamp — the same facts as the Parquet
-column statistics of the one row group) and never read. Segments the selection cuts through are read and filtered.
+column statistics of the one row group) and never read. Segments the selection cuts through are read and filtered;
+the dry run (:meth:`RestoreRun.plan`) counts their matching records from the offset and timestamp columns alone
+(:func:`refine_estimates`), so a windowed plan is exact in records and close in bytes.
 
 Order and resume (kept by :class:`RestoreRun`):
 
 1. Every target partition receives a deterministic stream: the selected records destined to it, in source
    (topic, partition) order, then offset order. Source partitions that share no target partition are independent
    chains, interleaved one segment at a time; within a chain segments are produced strictly in order.
-2. Before the first record is produced, ``state.json`` records each target partition's end offset (``starts``) and
+2. Verify before writing. Before anything is written (no topic created, no checkpoint, no record), every selected
+   segment not yet restored is checked to exist with its manifest size (:func:`check_segments`: one stat each, in
+   parallel), and a new restore applies ``existing_data`` to target partitions that already hold records (refuse,
+   append after them, or delete them with delete-records). Each segment's SHA-256 is verified when it is read, by
+   the prefetching reader too, before any of its records is produced. A segment whose bytes are corrupt but whose
+   size is right is found only then: the segments produced before it are flushed and mapped before the error is
+   raised, so a rerun after the repair resumes after them. ``verify_first`` moves every checksum check before the
+   first write (at the cost of reading the data twice).
+3. Before the first record is produced, ``state.json`` records each target partition's end offset (``starts``) and
    whether it was empty. Nothing is produced before that checkpoint exists.
-3. After every ``flush_records`` records the producer is flushed; then, in production order, each finished
+4. After every ``flush_records`` records the producer is flushed; then, in production order, each finished
    segment's offset map is written. A map's presence proves its segment was fully acknowledged.
-4. A rerun (same restore id) reads ``state.json``, treats the chain prefix of mapped segments as done, and for a
+5. A rerun (same restore id) reads ``state.json``, treats the chain prefix of mapped segments as done, and for a
    partition that was empty at the start counts the records already in it (``end - start``: offsets of a
    non-transactional producer are contiguous, so compaction or retention on the target cannot change this count)
    and skips exactly that many records of its stream before producing again. The restored data of such a
@@ -27,6 +37,7 @@ two reads agree, so records of the crashed run still in flight are counted once 
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import itertools
 import json
 import os
@@ -51,8 +62,12 @@ from kafka_backup.engine.errors import (
     BackupError,
     BackupNotFoundError,
     ConfigError,
+    IntegrityError,
     KafkaOperationError,
     RestoreStateError,
+    RestoreTargetNotEmptyError,
+    SegmentMissingError,
+    SegmentSizeMismatchError,
     StorageNotFoundError,
 )
 from kafka_backup.engine.gcpace import GcPacer
@@ -77,7 +92,7 @@ from kafka_backup.engine.restore_state import (
     offsets_prefix,
     state_key,
 )
-from kafka_backup.engine.segment import decode, header_lists, payload_bytes
+from kafka_backup.engine.segment import decode, header_lists, payload_bytes, read_columns
 from kafka_backup.engine.sink import Sink
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.baseline import zero_errors
@@ -90,6 +105,9 @@ TP = tuple[str, int]
 PREFETCH_MAX_BYTES = 64 * 1024 * 1024
 """The next segment is read and decoded ahead while the current one is produced, unless it holds more record bytes
 than this (memory: a prefetched segment is held beside the one being produced)."""
+PREFLIGHT_THREADS = 16
+"""Concurrent stat calls of the pre-flight check (object stores answer each in a round trip; there may be
+thousands of segments)."""
 UnitKey = tuple[str, int, int]
 """(source topic, source partition, segment start offset): one source segment of the stream."""
 
@@ -119,6 +137,8 @@ class PartitionPlan:
     """Records in the selected segments: exact when ``exact``, else an upper bound."""
     exact: bool
     bytes: int
+    bytes_exact: bool
+    """False when ``bytes`` is estimated: segments the selection cuts through count their payload pro rata."""
     first_offset: int | None
     last_offset: int | None
     min_timestamp: int | None
@@ -152,6 +172,9 @@ class RestorePlan:
     partitions: tuple[PartitionPlan, ...]
     time_from: int | None = None
     time_to: int | None = None
+    existing_data: str = "refuse"
+    occupied: tuple[Occupied, ...] = ()
+    """Target partitions of existing topics that already hold records (read when planned)."""
 
     @property
     def records(self) -> int:
@@ -169,6 +192,13 @@ class RestorePlan:
     def segments(self) -> int:
         return sum(len(p.segments) for p in self.partitions)
 
+    @property
+    def bytes_exact(self) -> bool:
+        return all(p.bytes_exact for p in self.partitions)
+
+    def target_partitions(self) -> list[TP]:
+        return sorted({(p.target_topic, t) for p in self.partitions for t in p.targets})
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "restore_id": self.restore_id,
@@ -176,9 +206,15 @@ class RestorePlan:
             "records": self.records,
             "records_exact": self.exact,
             "bytes": self.bytes,
+            "bytes_exact": self.bytes_exact,
             "segments": self.segments,
             "segments_skipped": sum(p.skipped_segments for p in self.partitions),
             "time_window": {"from": self.time_from, "to": self.time_to},
+            "existing_data": {
+                "policy": self.existing_data,
+                "records": sum(o.records for o in self.occupied),
+                "partitions": [o.to_dict() for o in self.occupied],
+            },
             "topics": [
                 {
                     "source": t.source_topic,
@@ -199,6 +235,7 @@ class RestorePlan:
                     "records": p.records,
                     "records_exact": p.exact,
                     "bytes": p.bytes,
+                    "bytes_exact": p.bytes_exact,
                     "segments": len(p.segments),
                     "segments_skipped": p.skipped_segments,
                     "first_offset": p.first_offset,
@@ -210,6 +247,25 @@ class RestorePlan:
                 for p in self.partitions
             ],
         }
+
+
+@dataclass(frozen=True)
+class Occupied:
+    """A target partition that holds records: offsets ``[low, high)``."""
+
+    topic: str
+    partition: int
+    low: int
+    high: int
+
+    @property
+    def records(self) -> int:
+        """Offsets held; an upper bound of the records (compaction and transaction markers leave gaps)."""
+        return self.high - self.low
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"topic": self.topic, "partition": self.partition, "records": self.records, "low": self.low,
+                "high": self.high}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -363,6 +419,7 @@ def build_plan(
         partitions=tuple(parts),
         time_from=config.time_window.from_,
         time_to=config.time_window.to,
+        existing_data=config.existing_data,
     )
 
 
@@ -383,7 +440,8 @@ def _topic_plan(
         count = existing[target]
     if not config.repartition and count < needed:
         raise ConfigError(
-            f"target topic {target} has {count} partitions, the restore of {source} needs {needed}",
+            f"target topic {target} has {count} partition{'' if count == 1 else 's'}, the restore of {source} "
+            f"needs {needed}",
             hint="add partitions to the target topic, map partitions with partition_map, or set repartition: true",
         )
     configs = {**info.configs, **config.create_topics.configs}
@@ -441,12 +499,151 @@ def _partition_plan(
         records=sum(e.records for e in entries),
         exact=not any(s.partial for s in chosen),
         bytes=sum(e.uncompressed_bytes for e in entries),
+        bytes_exact=not any(s.partial for s in chosen),
         first_offset=first,
         last_offset=last,
         min_timestamp=min_ts,
         max_timestamp=max_ts,
         lost_ranges=lost,
     )
+
+
+def check_segments(store: Store, segments: Sequence[SegmentEntry]) -> None:
+    """The pre-flight check: every segment exists with the size its manifest entry records. One stat per segment,
+    ``PREFLIGHT_THREADS`` at a time. Raises SEGMENT_MISSING (or SEGMENT_SIZE_MISMATCH) naming the first bad key."""
+    if not segments:
+        return
+    with ThreadPoolExecutor(min(PREFLIGHT_THREADS, len(segments)), thread_name_prefix="segment-stat") as pool:
+        # each stat runs in a copy of the caller's context (bound log context, the current span)
+        futures = [pool.submit(contextvars.copy_context().run, store.stat, e.key) for e in segments]
+        infos = [f.result() for f in futures]
+    missing = [e.key for e, info in zip(segments, infos, strict=True) if info is None]
+    wrong = [
+        (e, info.size) for e, info in zip(segments, infos, strict=True) if info is not None and info.size != e.size
+    ]
+    hint = "restore from another copy of the backup, or leave that partition or range out of the selection"
+    if missing:
+        raise SegmentMissingError(
+            f"{len(missing)} of {len(segments)} selected segments are missing from storage, first {missing[0]}; "
+            "nothing was written",
+            key=missing[0],
+            hint=hint,
+        )
+    if wrong:
+        entry, size = wrong[0]
+        raise SegmentSizeMismatchError(
+            f"{len(wrong)} of {len(segments)} selected segments differ in size from their manifest entries, first "
+            f"{entry.key} ({size:,} bytes stored, {entry.size:,} in the manifest); nothing was written",
+            key=entry.key,
+            hint=hint,
+        )
+
+
+VERIFY_THREADS = 4
+"""Concurrent whole-segment reads of ``verify_first`` (each holds one segment in memory while it is hashed)."""
+
+
+def verify_checksums(store: Store, segments: Sequence[SegmentEntry]) -> None:
+    """``verify_first``: read every segment and compare its SHA-256 with the manifest entry (hashlib releases the
+    GIL, so reads and hashes overlap). Raises BACKUP_CORRUPT naming the first bad key and how many are bad."""
+    if not segments:
+        return
+
+    def digest(entry: SegmentEntry) -> str:
+        return hashlib.sha256(store.get(entry.key, operation="segment")).hexdigest()
+
+    with ThreadPoolExecutor(min(VERIFY_THREADS, len(segments)), thread_name_prefix="segment-verify") as pool:
+        futures = [pool.submit(contextvars.copy_context().run, digest, e) for e in segments]
+        bad = [e.key for e, f in zip(segments, futures, strict=True) if f.result() != e.sha256]
+    if bad:
+        raise IntegrityError(
+            f"{len(bad)} of {len(segments)} selected segments fail their SHA-256 check, first {bad[0]}; "
+            "nothing was written",
+            hint="restore from another copy of the backup, or leave that partition or range out of the selection",
+        )
+
+
+def refine_estimates(plan: RestorePlan, config: RestoreConfig, store: Store) -> RestorePlan:
+    """The plan with exact record counts, offsets and times for the segments the selection cuts through, read from
+    their ``offset`` and ``timestamp`` columns alone (ranged gets of the footer and those two column chunks; keys,
+    values and headers are not read, nor is the checksum verified). Their bytes are estimated pro rata."""
+    cut = [(p, s) for p in plan.partitions for s in p.segments if s.partial]
+    if not cut:
+        return plan
+
+    def kept(p: PartitionPlan, s: SegmentPlan) -> pa.Table:
+        sel = _selection_for(config, p.source_topic, p.source_partition)
+        assert sel is not None
+        e = s.entry
+
+        def read_range(start: int, end: int) -> bytes:
+            return store.get(e.key, operation="segment", start=start, end=end)
+
+        table = read_columns(read_range, e.size, ["offset", "timestamp"], name=e.key)
+        return table.filter(sel.mask(table))
+
+    with ThreadPoolExecutor(min(PREFLIGHT_THREADS, len(cut)), thread_name_prefix="segment-estimate") as pool:
+        futures = {(p.source, s.entry.key): pool.submit(contextvars.copy_context().run, kept, p, s) for p, s in cut}
+        tables = {k: f.result() for k, f in futures.items()}
+    refined = []
+    for p in plan.partitions:
+        records = nbytes = 0
+        offsets: list[int] = []
+        times: list[int] = []
+        for s in p.segments:
+            e = s.entry
+            if not s.partial:
+                records += e.records
+                nbytes += e.uncompressed_bytes
+                offsets += [e.first_offset, e.last_offset]
+                times += [e.min_timestamp, e.max_timestamp]
+                continue
+            table = tables[(p.source, e.key)]
+            n = table.num_rows
+            records += n
+            nbytes += e.uncompressed_bytes * n // max(1, e.records)
+            if n:
+                for name, out in (("offset", offsets), ("timestamp", times)):
+                    bounds = pc.min_max(table.column(name))
+                    out += [bounds["min"].as_py(), bounds["max"].as_py()]
+        refined.append(
+            replace(
+                p,
+                records=records,
+                exact=True,
+                bytes=nbytes,
+                first_offset=min(offsets, default=None),
+                last_offset=max(offsets, default=None),
+                min_timestamp=min(times, default=None),
+                max_timestamp=max(times, default=None),
+            )
+        )
+    return replace(plan, partitions=tuple(refined))
+
+
+def target_occupancy(cluster: Cluster, plan: RestorePlan) -> tuple[Occupied, ...]:
+    """Target partitions of existing topics (``create`` false) that hold records: low and high watermarks."""
+    existing = {t.target_topic for t in plan.topics if not t.create}
+    tps = [tp for tp in plan.target_partitions() if tp[0] in existing]
+    if not tps:
+        return ()
+    highs = list_offsets(cluster, tps, OffsetSpec.latest())  # type: ignore[no-untyped-call]
+    lows = list_offsets(cluster, tps, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
+    return tuple(Occupied(t, p, lows[(t, p)], highs[(t, p)]) for t, p in tps if highs[(t, p)] > lows[(t, p)])
+
+
+def describe_occupancy(occupied: Sequence[Occupied]) -> str:
+    """``orders: 2 partitions hold 10 records (0: 7, 1: 3)``, per topic, for messages."""
+    by_topic: dict[str, list[Occupied]] = {}
+    for o in occupied:
+        by_topic.setdefault(o.topic, []).append(o)
+    parts = []
+    for topic, items in sorted(by_topic.items()):
+        total = sum(o.records for o in items)
+        each = ", ".join(f"{o.partition}: {o.records:,}" for o in items)
+        noun = "partition holds" if len(items) == 1 else "partitions hold"
+        parts.append(f"{topic}: {len(items)} {noun} {total:,} record{'' if total == 1 else 's'} ({each})")
+    return "; ".join(parts)
 
 
 def chains(partitions: Iterable[PartitionPlan]) -> list[list[PartitionPlan]]:
@@ -527,6 +724,9 @@ class RestoreSummary:
     segments_skipped: int = 0
     """Segments outside the selection, never read."""
     topics_created: list[str] = field(default_factory=list)
+    existing_records: int = 0
+    """Records a new restore found in its target partitions (kept with ``append``, deleted with ``truncate``)."""
+    truncated_records: int = 0
     duration_s: float = 0.0
     offset_reset: list[dict[str, Any]] = field(default_factory=list)
 
@@ -541,6 +741,8 @@ class RestoreSummary:
             "segments_read": self.segments_read,
             "segments_skipped": self.segments_skipped,
             "topics_created": self.topics_created,
+            "existing_records": self.existing_records,
+            "truncated_records": self.truncated_records,
             "duration_seconds": round(self.duration_s, 3),
             "records_per_second": round(self.records / self.duration_s, 1) if self.duration_s else 0.0,
             "offset_reset": self.offset_reset,
@@ -613,7 +815,10 @@ class RestoreRun:
         backup = read_backup_manifest(self.store, self.backup_id)
         check_selection(self.config, backup)  # what the backup alone refutes fails before connecting
         cluster = Cluster(self.config.target, self._admin_extra(), guard=self.guard)
-        return build_plan(self.config, self.store, cluster.topic_partitions(), backup)
+        plan = build_plan(self.config, self.store, cluster.topic_partitions(), backup)
+        check_segments(self.store, [s.entry for p in plan.partitions for s in p.segments])
+        plan = refine_estimates(plan, self.config, self.store)
+        return replace(plan, occupied=target_occupancy(cluster, plan))
 
     def run(self) -> RestoreSummary:
         self._started = time.monotonic()
@@ -664,6 +869,11 @@ class RestoreRun:
                 f"restore '{self.restore_id}' was started with a different selection or mapping",
                 hint="rerun it with the original settings, or choose a new --restore-id",
             )
+        if state is None or state.status != "complete":
+            self._check_unmapped_segments(plan)
+        if state is None:
+            # a new restore: the records in the target are not ours (a resumed one's are: it ignores the policy)
+            self._existing_data(cluster, plan)
         self._create_topics(cluster, plan)
         fresh_ends: dict[TP, int] | None = None
         if state is None:
@@ -683,6 +893,62 @@ class RestoreRun:
             resets = plan_reset(self.store, backup, state, cfg.consumer_groups.include, cfg.consumer_groups.exclude)
             results = execute_reset(cluster, resets, metrics=self.metrics, backup_id=self.backup_id)
             self.summary.offset_reset = [r.to_dict() for r in results]
+
+    def _check_unmapped_segments(self, plan: RestorePlan) -> None:
+        """Pre-flight: every segment still to be produced (no offset map yet) exists with its manifest size (and,
+        with ``verify_first``, has its manifest SHA-256)."""
+        done = {o.key for o in self.store.list(offsets_prefix(self.backup_id, self.restore_id))}
+        todo = [
+            s.entry
+            for p in plan.partitions
+            for s in p.segments
+            if offset_map_key(self.backup_id, self.restore_id, p.source_topic, p.source_partition, s.entry.start_offset)
+            not in done
+        ]
+        check_segments(self.store, todo)
+        if self.config.verify_first:
+            verify_checksums(self.store, todo)
+
+    def _existing_data(self, cluster: Cluster, plan: RestorePlan) -> None:
+        """Apply ``existing_data`` to target partitions that already hold records, before anything is written."""
+        occupied = target_occupancy(cluster, plan)
+        if not occupied:
+            return
+        policy = self.config.existing_data
+        what = describe_occupancy(occupied)
+        self.summary.existing_records = sum(o.records for o in occupied)
+        if policy == "refuse":
+            raise RestoreTargetNotEmptyError(
+                f"the target already holds records: {what}; nothing was written",
+                hint="choose --existing-data append (after them; a resumed run may duplicate records there) or "
+                "--existing-data truncate (delete them first), or restore into another topic with --topic-map",
+            )
+        if policy == "append":
+            log.warning(
+                "restore_appending_to_existing_records",
+                restore_id=self.restore_id,
+                partitions=len(occupied),
+                records=self.summary.existing_records,
+            )
+            return
+        try:
+            lows = cluster.delete_records({(o.topic, o.partition): o.high for o in occupied})
+        except KafkaOperationError as exc:
+            # typically a compacted topic: Kafka deletes records only under cleanup.policy=delete
+            raise KafkaOperationError(
+                f"{exc.message} (the target holds: {what}; nothing was written)",
+                hint="--existing-data append writes after them; or delete and recreate the topic",
+            ) from None
+        left = [o for o in occupied if lows[(o.topic, o.partition)] < o.high]
+        if left:
+            raise KafkaOperationError(f"delete-records left records below the end of {describe_occupancy(left)}")
+        self.summary.truncated_records = self.summary.existing_records
+        log.info(
+            "target_truncated",
+            restore_id=self.restore_id,
+            partitions=len(occupied),
+            records=self.summary.truncated_records,
+        )
 
     def _read_state(self) -> RestoreState | None:
         key = state_key(self.backup_id, self.restore_id)
@@ -736,7 +1002,7 @@ class RestoreRun:
 
         No run of this restore has produced yet (the state is written first), so nothing of ours can be in flight:
         one read of the end offsets is enough."""
-        tps = sorted({(p.target_topic, t) for p in plan.partitions for t in p.targets})
+        tps = plan.target_partitions()
         ends = list_offsets(cluster, tps, OffsetSpec.latest())  # type: ignore[no-untyped-call]
         starts_log = list_offsets(cluster, tps, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
         starts: dict[str, dict[str, int]] = {}
@@ -852,7 +1118,12 @@ class RestoreRun:
                     if self.stop.is_set():
                         break
                     gc_pacer.tick()
-                    table = ahead.result() if ahead is not None else self._load_segment(p, s)
+                    try:
+                        table = ahead.result() if ahead is not None else self._load_segment(p, s)
+                    except IntegrityError:
+                        # map what was produced before the bad segment, so a rerun after the repair resumes after it
+                        self._checkpoint(sink, pending)
+                        raise
                     ahead = None
                     if i + 1 < len(order) and order[i + 1][1].entry.uncompressed_bytes <= PREFETCH_MAX_BYTES:
                         # read, verify and decode the next segment (I/O, SHA-256, Parquet: no GIL) while producing
@@ -1060,6 +1331,7 @@ def run_restore(config: RestoreConfig, **kwargs: Any) -> RestoreSummary:
 
 
 __all__ = [
+    "Occupied",
     "PartitionPlan",
     "Progress",
     "RestorePlan",

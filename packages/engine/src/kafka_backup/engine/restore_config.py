@@ -13,6 +13,9 @@ Decisions a user should know about:
   their number. Two source partitions may map to the same target partition (merged in source partition order).
 - ``repartition`` places every record by the Java default partitioner on the target's partition count (existing
   topic, or ``create_topics.partitions``, or the backed-up count); null keys go round-robin.
+- A new restore refuses target partitions that already hold records unless ``existing_data`` says ``append`` or
+  ``truncate``; it is not part of the restore id, and a resumed restore (its checkpoint exists) ignores it, because
+  the records there are its own.
 - The restore id names the resume checkpoint. By default it is derived from everything that defines the restored
   data (backup, selection, mapping, target servers), so rerunning the same command resumes the same restore.
 """
@@ -23,7 +26,7 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -152,6 +155,21 @@ class RestoreConfig(_Model):
     )
     flush_records: int = Field(
         50_000, gt=0, description="Records produced between checkpoints (bounds what a crash re-reads)."
+    )
+    verify_first: bool = Field(
+        False,
+        description=(
+            "Read every selected segment and check its SHA-256 before writing anything (reads the data twice); "
+            "otherwise each segment is verified just before its records are produced."
+        ),
+    )
+    existing_data: Literal["refuse", "append", "truncate"] = Field(
+        "refuse",
+        description=(
+            "Target partitions that already hold records when a new restore starts: `refuse` (stop before writing), "
+            "`append` (after them; at-least-once on resume) or `truncate` (delete them first with Kafka's "
+            "delete-records). A resumed restore ignores it."
+        ),
     )
 
     @model_validator(mode="after")
