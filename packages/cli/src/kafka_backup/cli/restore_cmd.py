@@ -74,6 +74,7 @@ def render_plan(plan: RestorePlan) -> str:
             lines.append(
                 f"    warning: {p.lost_ranges} range(s) of the selection were lost to retention at backup time"
             )
+    lines += [f"  LEFT OUT (incomplete backup, --allow-partial): {f}" for f in plan.left_out]
     return "\n".join(lines)
 
 
@@ -91,7 +92,10 @@ def summary_block(s: RestoreSummary) -> str:
         rows.append(("Topics created", ", ".join(s.topics_created)))
     if s.offset_reset:
         rows.append(("Consumer groups reset", ", ".join(r["group"] for r in s.offset_reset)))
+    rows += [("Left out", str(f)) for f in s.left_out]
     title = "Restore completed successfully" if s.status == "success" else f"Restore {s.status}"
+    if s.status == "success" and s.left_out:
+        title = f"Restore completed PARTIALLY: the backup is incomplete, {len(s.left_out)} shortfall(s) left out"
     return block(title, rows)
 
 
@@ -125,6 +129,9 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
 @click.option("--max-records-per-sec", type=float, help="Produce rate limit, records/s.")
 @click.option("--max-bytes-per-sec", type=float, help="Produce rate limit, payload bytes/s.")
 @click.option("--reset-consumer-groups", is_flag=True, help="Translate captured group offsets as the last phase.")
+@click.option(
+    "--allow-partial", is_flag=True, help="Restore what an incomplete backup holds (else: BACKUP_INCOMPLETE)."
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan or summary as one JSON object.")
 @click.option("--no-progress", is_flag=True, help="No progress bar, even on a terminal.")
@@ -146,6 +153,7 @@ def restore(
     max_records_per_sec: float | None,
     max_bytes_per_sec: float | None,
     reset_consumer_groups: bool,
+    allow_partial: bool,
     dry_run: bool,
     as_json: bool,
     no_progress: bool,
@@ -168,6 +176,7 @@ def restore(
             "rate_limit.records_per_sec": max_records_per_sec,
             "rate_limit.bytes_per_sec": max_bytes_per_sec,
             "consumer_groups.reset": reset_consumer_groups,
+            "allow_partial": allow_partial,
         },
     )
     if dry_run:

@@ -47,10 +47,13 @@ from confluent_kafka.admin import NewTopic, OffsetSpec
 from opentelemetry import trace
 
 from kafka_backup.engine.cluster import Cluster, select, translate
+from kafka_backup.engine.completeness import Assessment, Shortfall, assess
 from kafka_backup.engine.errors import (
     BackupError,
+    BackupIncompleteError,
     BackupNotFoundError,
     ConfigError,
+    IntegrityError,
     KafkaOperationError,
     RestoreStateError,
     StorageNotFoundError,
@@ -150,6 +153,8 @@ class RestorePlan:
     partitions: tuple[PartitionPlan, ...]
     time_from: int | None = None
     time_to: int | None = None
+    left_out: tuple[Shortfall, ...] = ()
+    """What the backup should hold for the selection but does not (only with ``allow_partial``; else refused)."""
 
     @property
     def records(self) -> int:
@@ -177,6 +182,8 @@ class RestorePlan:
             "segments": self.segments,
             "segments_skipped": sum(p.skipped_segments for p in self.partitions),
             "time_window": {"from": self.time_from, "to": self.time_to},
+            "complete": not self.left_out,
+            "left_out": [f.to_dict() for f in self.left_out],
             "topics": [
                 {
                     "source": t.source_topic,
@@ -308,6 +315,7 @@ def build_plan(
                 f"topic '{name}' named in the restore config is not in backup '{config.backup_id}'",
                 hint=f"topics in the backup: {', '.join(sorted(backup.topics))}",
             )
+    assessment = assess(store, config.backup_id, backup)
     topics: list[TopicPlan] = []
     parts: list[PartitionPlan] = []
     targets_seen: dict[str, str] = {}
@@ -327,7 +335,7 @@ def build_plan(
                 tgts: tuple[int, ...] = tuple(range(topic_plan.partitions))
             else:
                 tgts = (mapping.get(partition, partition),)
-            manifest = read_partition_manifest(store, config.backup_id, source, partition)
+            manifest = assessment.manifests.get((source, partition))
             parts.append(_partition_plan(source, partition, target=target, targets=tgts, manifest=manifest, sel=sel))
     fingerprint = config.fingerprint()
     return RestorePlan(
@@ -338,7 +346,29 @@ def build_plan(
         partitions=tuple(parts),
         time_from=config.time_window.from_,
         time_to=config.time_window.to,
+        left_out=gate(config, assessment, [p.source for p in parts]),
     )
+
+
+def gate(config: RestoreConfig, assessment: Assessment, selected: list[TP]) -> tuple[Shortfall, ...]:
+    """The completeness gate, before anything is created or produced: a defective manifest of the selection stops
+    the restore (``BACKUP_CORRUPT``); anything else the backup lacks for it stops it too (``BACKUP_INCOMPLETE``)
+    unless ``allow_partial`` accepts it, and is then returned: what the restore leaves out."""
+    relevant = assessment.relevant(selected)
+    defects = [f for f in relevant if f.defective]
+    if defects:
+        raise IntegrityError(
+            f"backup '{config.backup_id}' has defective manifests for the selection: "
+            + "; ".join(str(f) for f in defects),
+            hint="run `kafka-backup validate` for every defect; restore a different backup, or leave these "
+            "partitions out (partitions / --topic)",
+        )
+    if relevant and not config.allow_partial:
+        raise BackupIncompleteError(
+            f"backup '{config.backup_id}' is incomplete for the selection: " + "; ".join(str(f) for f in relevant),
+            hint="restore what it holds with --allow-partial (allow_partial: true), or restore a complete backup",
+        )
+    return tuple(relevant)
 
 
 def _topic_plan(
@@ -519,12 +549,16 @@ class RestoreSummary:
     topics_created: list[str] = field(default_factory=list)
     duration_s: float = 0.0
     offset_reset: list[dict[str, Any]] = field(default_factory=list)
+    left_out: list[Shortfall] = field(default_factory=list)
+    """What an incomplete backup lacks for the selection, restored without (``allow_partial``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "restore_id": self.restore_id,
             "backup_id": self.backup_id,
             "status": self.status,
+            "complete": not self.left_out,
+            "left_out": [f.to_dict() for f in self.left_out],
             "records": self.records,
             "resumed_records": self.resumed_records,
             "bytes": self.bytes,
@@ -629,8 +663,7 @@ class RestoreRun:
         backup = read_backup_manifest(self.store, self.backup_id)
         plan = build_plan(cfg, self.store, cluster.topic_partitions(), backup)
         self.summary.segments_skipped = sum(p.skipped_segments for p in plan.partitions)
-        if backup.status != "complete":
-            log.warning("restoring_incomplete_backup", backup_id=self.backup_id, status=backup.status)
+        self._record_left_out(plan)
         log.info(
             "restore_planned",
             backup_id=self.backup_id,
@@ -664,6 +697,22 @@ class RestoreRun:
             resets = plan_reset(self.store, backup, state, cfg.consumer_groups.include, cfg.consumer_groups.exclude)
             results = execute_reset(cluster, resets, metrics=self.metrics, backup_id=self.backup_id)
             self.summary.offset_reset = [r.to_dict() for r in results]
+
+    def _record_left_out(self, plan: RestorePlan) -> None:
+        """A partial restore (``allow_partial``) says what it leaves out: summary, log, metric."""
+        self.summary.left_out = list(plan.left_out)
+        for f in plan.left_out:
+            log.warning(
+                "restore_leaves_out",
+                backup_id=self.backup_id,
+                restore_id=self.restore_id,
+                topic=f.topic,
+                partition=f.partition,
+                reason=f.kind,
+                detail=f.detail,
+            )
+            labels = {"topic": f.topic or "", "partition": "" if f.partition is None else str(f.partition)}
+            self.metrics.restore_left_out_total.add(1, {**self._labels, **labels, "reason": f.kind})
 
     def _read_state(self) -> RestoreState | None:
         key = state_key(self.backup_id, self.restore_id)

@@ -13,6 +13,8 @@ Decisions a user should know about:
   their number. Two source partitions may map to the same target partition (merged in source partition order).
 - ``repartition`` places every record by the Java default partitioner on the target's partition count (existing
   topic, or ``create_topics.partitions``, or the backed-up count); null keys go round-robin.
+- An incomplete backup (see :mod:`kafka_backup.engine.completeness`) is refused (``BACKUP_INCOMPLETE``) unless
+  ``allow_partial`` accepts restoring what it holds; a defective manifest is refused always (``BACKUP_CORRUPT``).
 - The restore id names the resume checkpoint. By default it is derived from everything that defines the restored
   data (backup, selection, mapping, target servers), so rerunning the same command resumes the same restore.
 """
@@ -150,6 +152,11 @@ class RestoreConfig(_Model):
     rate_limit: RateLimit = Field(default_factory=RateLimit, description="Produce rate limits.")
     consumer_groups: ConsumerGroupReset = Field(
         default_factory=ConsumerGroupReset, description="Consumer-group offset translation."
+    )
+    allow_partial: bool = Field(
+        False,
+        description="Restore what an incomplete backup holds (missing partitions, interrupted run); the summary, "
+        "`--json` and `kafka_restore_left_out_total` name what was left out. A defective manifest still stops it.",
     )
     flush_records: int = Field(
         50_000, gt=0, description="Records produced between checkpoints (bounds what a crash re-reads)."
