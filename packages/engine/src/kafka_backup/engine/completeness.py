@@ -23,14 +23,19 @@ from a crashed one, and is judged incomplete (a partial restore still restores e
 
 from __future__ import annotations
 
+import io
 from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from kafka_backup.engine.errors import IntegrityError, StorageNotFoundError
+import pyarrow.parquet as pq
+
+from kafka_backup.engine.errors import IntegrityError, StorageError, StorageNotFoundError
 from kafka_backup.engine.manifest import (
     BackupManifest,
     PartitionManifest,
+    SegmentEntry,
     Snapshot,
     backup_key,
     manifest_key,
@@ -47,8 +52,11 @@ ShortfallKind = Literal[
     "wrong_partition",
     "short_of_snapshot",
     "count_mismatch",
+    "segment_unreadable",
 ]
-DEFECTIVE: frozenset[str] = frozenset({"manifest_unreadable", "wrong_partition", "count_mismatch"})
+DEFECTIVE: frozenset[str] = frozenset(
+    {"manifest_unreadable", "wrong_partition", "count_mismatch", "segment_unreadable"}
+)
 """Shortfalls that make a manifest untrustworthy (not merely short): a restore never starts on one of them."""
 
 State = Literal["complete", "stopped", "running"]
@@ -235,3 +243,55 @@ def _consistency(m: PartitionManifest) -> list[Shortfall]:
             detail = f"segment {s.key} records {s.records}, which offsets {s.first_offset}..{s.last_offset} cannot hold"
             out.append(Shortfall("count_mismatch", key, detail, m.topic, m.partition))
     return out
+
+
+FOOTER_READ = 16 * 1024
+"""Bytes read from a segment's end to find its Parquet footer (a segment's footer is a few KB; a longer one costs
+a second read)."""
+_MAGIC = b"PAR1"
+
+
+def footer_rows(store: Store, entry: SegmentEntry) -> int:
+    """The record count in the segment's Parquet footer, from one ranged read of its end (not the whole object).
+
+    Raises IntegrityError when the object ends in no Parquet footer (truncated, not Parquet), StorageNotFoundError
+    when it does not exist."""
+    tail = store.get(entry.key, operation="segment", start=max(0, entry.size - FOOTER_READ), end=entry.size)
+    if len(tail) < 12 or tail[-4:] != _MAGIC:
+        raise IntegrityError(f"{entry.key}: does not end in a Parquet footer ({len(tail)} bytes read)")
+    length = int.from_bytes(tail[-8:-4], "little")
+    if length + 8 > len(tail):
+        if length + 12 > entry.size:
+            raise IntegrityError(f"{entry.key}: Parquet footer of {length} bytes does not fit the object")
+        tail = store.get(entry.key, operation="segment", start=entry.size - 8 - length, end=entry.size)
+    try:
+        # the metadata parser needs only the footer: give it the footer behind a leading magic
+        return int(pq.read_metadata(io.BytesIO(_MAGIC + tail[-(length + 8) :])).num_rows)
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"{entry.key}: Parquet footer does not parse ({type(exc).__name__})") from None
+
+
+def count_mismatches(
+    store: Store, backup_id: str, entries: list[tuple[TP, SegmentEntry]], workers: int = 8
+) -> list[Shortfall]:
+    """Segments whose footer disagrees with their manifest entry's record count (``count_mismatch``), or that have
+    no readable footer (``segment_unreadable``): one ranged read per segment, ``workers`` at a time."""
+
+    def check(item: tuple[TP, SegmentEntry]) -> Shortfall | None:
+        (topic, partition), entry = item
+        key = manifest_key(backup_id, topic, partition)
+        try:
+            rows = footer_rows(store, entry)
+        except StorageNotFoundError:
+            return Shortfall("segment_unreadable", key, f"segment {entry.key} does not exist", topic, partition)
+        except (IntegrityError, StorageError) as exc:
+            return Shortfall("segment_unreadable", key, str(exc), topic, partition)
+        if rows == entry.records:
+            return None
+        detail = f"segment {entry.key} holds {rows} records, the manifest says {entry.records}"
+        return Shortfall("count_mismatch", key, detail, topic, partition)
+
+    if not entries:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(entries)))) as pool:
+        return [f for f in pool.map(check, entries) if f is not None]

@@ -47,7 +47,7 @@ from confluent_kafka.admin import NewTopic, OffsetSpec
 from opentelemetry import trace
 
 from kafka_backup.engine.cluster import Cluster, select, translate
-from kafka_backup.engine.completeness import Assessment, Shortfall, assess
+from kafka_backup.engine.completeness import Assessment, Shortfall, assess, count_mismatches
 from kafka_backup.engine.errors import (
     BackupError,
     BackupIncompleteError,
@@ -300,7 +300,8 @@ def _selection_for(config: RestoreConfig, topic: str, partition: int) -> _Select
 def build_plan(
     config: RestoreConfig, store: Store, existing: dict[str, int], backup: BackupManifest | None = None
 ) -> RestorePlan:
-    """The restore plan: reads manifests only. ``existing`` is the target's topic → partition count."""
+    """The restore plan: reads the manifests, and the footer of each selected segment (the gate's record counts).
+    ``existing`` is the target's topic → partition count."""
     backup = backup or read_backup_manifest(store, config.backup_id)
     chosen = select(backup.topics, config.topics.include, config.topics.exclude, include_internal=True)
     if not chosen.topics:
@@ -346,16 +347,20 @@ def build_plan(
         partitions=tuple(parts),
         time_from=config.time_window.from_,
         time_to=config.time_window.to,
-        left_out=gate(config, assessment, [p.source for p in parts]),
+        left_out=gate(config, store, assessment, parts),
     )
 
 
-def gate(config: RestoreConfig, assessment: Assessment, selected: list[TP]) -> tuple[Shortfall, ...]:
-    """The completeness gate, before anything is created or produced: a defective manifest of the selection stops
-    the restore (``BACKUP_CORRUPT``); anything else the backup lacks for it stops it too (``BACKUP_INCOMPLETE``)
-    unless ``allow_partial`` accepts it, and is then returned: what the restore leaves out."""
-    relevant = assessment.relevant(selected)
-    defects = [f for f in relevant if f.defective]
+def gate(
+    config: RestoreConfig, store: Store, assessment: Assessment, parts: Sequence[PartitionPlan]
+) -> tuple[Shortfall, ...]:
+    """The completeness gate, before anything is created or produced: a defective manifest of the selection
+    (unreadable, or counts that disagree with its segments: next_offset, or a selected segment's footer) stops the
+    restore (``BACKUP_CORRUPT``); anything else the backup lacks for it stops it too (``BACKUP_INCOMPLETE``) unless
+    ``allow_partial`` accepts it, and is then returned: what the restore leaves out."""
+    relevant = assessment.relevant([p.source for p in parts])
+    segments = [(p.source, s.entry) for p in parts for s in p.segments]
+    defects = [f for f in relevant if f.defective] + count_mismatches(store, config.backup_id, segments)
     if defects:
         raise IntegrityError(
             f"backup '{config.backup_id}' has defective manifests for the selection: "

@@ -191,7 +191,9 @@ def _unreferenced(
                 report.warn(obj, "unreferenced", "segment object no manifest lists (left by a crash); prune --orphans")
             else:
                 # no readable manifest for its partition: this may be the only copy of records, never an orphan
-                report.warn(obj, "unindexed", "segment of a partition without a readable manifest (kept by prune)")
+                report.warn(
+                    obj, "unindexed", "segment of a partition without a readable manifest: maybe the only copy, kept"
+                )
         elif obj.startswith(prefix) and obj.endswith("/manifest.json"):
             topic, _, part = obj[len(prefix) : -len("/manifest.json")].rpartition("/")
             if topic not in backup.topics or not part.isdigit() or int(part) >= backup.topics[topic].partitions:
