@@ -40,6 +40,8 @@ NOT_IN_A_CLEAN_RUN = {
     "kafka_backup_retries_total",
     "kafka_backup_storage_errors_total",
 }
+# recorded only by a partial restore of an incomplete backup: checked by tests/engine/test_completeness.py
+ONLY_IN_A_PARTIAL_RESTORE = {"kafka_restore_left_out_total"}
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
@@ -266,7 +268,7 @@ class TestEveryFamily:
                 for suffix in ("_bucket", "_count", "_sum", "_created"):
                     family = family.removesuffix(suffix)
                 seen.add(family)
-        expected = {f.name for f in CATALOG} - NOT_IN_A_CLEAN_RUN
+        expected = {f.name for f in CATALOG} - NOT_IN_A_CLEAN_RUN - ONLY_IN_A_PARTIAL_RESTORE
         missing = sorted(expected - seen)
         assert missing == [], ", ".join(missing)
 

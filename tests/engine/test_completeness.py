@@ -23,6 +23,7 @@ from engine.restore_support import make_backup, numbered_topic, open_root, read_
 from engine.test_backup_crash import committed_segments, fill, start_worker, wait_for
 from engine.test_backup_lifecycle import produce
 from kafka_backup.cli.main import cli
+from kafka_backup.cli.restore_cmd import summary_block
 from kafka_backup.engine.completeness import assess
 from kafka_backup.engine.drill import DrillConfig, run_drill
 from kafka_backup.engine.errors import BackupIncompleteError
@@ -157,6 +158,8 @@ class TestMissingManifest:
             counted = capture.value("kafka_restore_left_out_total", **labels, partition="1", reason="manifest_missing")
         assert counted == 1
         assert [str(f) for f in summary.left_out] == [str(assess(open_root(root), BACKUP).shortfalls[0])]
+        text = summary_block(summary)
+        assert "Restore completed PARTIALLY" in text and f"Left out: {topic}-1: manifest_missing" in text
 
     def test_prune_orphans_keeps_the_only_copy(self, sound: tuple[str, Path], broken: tuple[str, Path]) -> None:
         """prune --orphans --yes deletes a provable orphan of partition 0 but none of partition 1's segments."""
