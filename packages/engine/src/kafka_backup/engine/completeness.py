@@ -207,7 +207,7 @@ def _read(
             "manifest_missing",
             key,
             f"partition manifest of {topic}-{partition} (listed in backup.json) does not exist: "
-            "its records are not in the backup's view (its segments, if any, are the only copy: never pruned)",
+            "its records are not in the backup's view (its segments, if any, may be the only copy: kept)",
             topic,
             partition,
         )
