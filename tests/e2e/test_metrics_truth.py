@@ -44,6 +44,8 @@ ERROR_FAMILIES = {
 }
 REQUIRED_SOURCES = {"prd", "reference", "prd+reference"}
 """Families the two primary specifications require (the PRD, the reference tool's metrics)."""
+# recorded only by a partial restore of an incomplete backup: checked by tests/engine/test_completeness.py
+ONLY_IN_A_PARTIAL_RESTORE = {"kafka_restore_left_out_total"}
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
@@ -276,7 +278,7 @@ class TestEveryFamily:
     def test_every_catalog_family_is_emitted_by_the_flow(self, flow: Flow) -> None:
         """Each catalog family has samples in some command's scrape (none registered and never updated)."""
         seen = families_of(flow.backup, flow.restore, flow.reset, flow.validate, flow.drill)
-        expected = {f.name for f in CATALOG}
+        expected = {f.name for f in CATALOG} - ONLY_IN_A_PARTIAL_RESTORE
         missing = sorted(expected - seen)
         assert missing == [], ", ".join(missing)
 

@@ -154,12 +154,24 @@ class TestPrune:
         assert not (copy / "inv-a").exists() or not any((copy / "inv-a").rglob("*.*"))
 
     def test_older_than_and_running_backups(self, copy: Path) -> None:
-        """--older-than spares young backups; a running backup is never pruned."""
-        body = json.loads((copy / "inv-a" / "backup.json").read_text())
-        (copy / "inv-a" / "backup.json").write_text(json.dumps({**body, "status": "running"}))
-        assert plan_prune(open_root(copy), older_than_s=3600).delete == []
+        """--older-than deletes the backups created before that age and spares young ones; a running backup is never
+        pruned, however old."""
+        two_hours_ago = int(time.time() * 1000) - 2 * 3600 * 1000
+        for backup_id, status in (("inv-a", "running"), ("inv-b", "complete")):
+            body = json.loads((copy / backup_id / "backup.json").read_text())
+            aged = {**body, "status": status, "created_at": two_hours_ago}
+            (copy / backup_id / "backup.json").write_text(json.dumps(aged))
+        plan = plan_prune(open_root(copy), older_than_s=3600)
+        assert plan.delete == ["inv-b"]
+        assert plan.keep == {"inv-a": "running", "inv-c": "younger than --older-than"}
+        result = CliRunner().invoke(cli, ["prune", "-s", f"file://{copy}", "--older-than", "1h", "--yes"])
+        assert result.exit_code == 0, result.output
+        assert "deleted backup inv-b" in result.output
+        assert [b.backup_id for b in list_backups(open_root(copy))] == ["inv-a", "inv-c"]
+        assert not any(p.is_file() for p in (copy / "inv-b").rglob("*"))
+        assert validate_backup(open_root(copy), "inv-c").valid
         plan = plan_prune(open_root(copy), keep_last=0)
-        assert plan.delete == ["inv-b", "inv-c"] and plan.keep == {"inv-a": "running"}
+        assert plan.delete == ["inv-c"] and plan.keep == {"inv-a": "running"}
 
     def test_orphans(self, copy: Path) -> None:
         """--orphans removes segment objects no manifest references, and nothing else."""

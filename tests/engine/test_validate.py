@@ -100,12 +100,14 @@ class TestValidate:
         assert code == 1 and f"{_key(copy, manifest)}: unexplained_gap" in out
 
     def test_deep_catches_a_lying_manifest(self, copy: Path) -> None:
-        """--deep compares the records with the manifest: a wrong record count is caught only by decoding."""
+        """A wrong record count: the checksum pass catches it in the Parquet footer (count_mismatch), --deep by
+        decoding every record (record_mismatch)."""
         manifest = sorted(copy.glob("val/topics/*/1/manifest.json"))[0]
         body = json.loads(manifest.read_text())
         body["segments"][0]["records"] -= 1
         manifest.write_text(json.dumps(body))
-        assert _cli(copy)[0] == 0
+        code, out = _cli(copy)
+        assert code == 1 and f"{body['segments'][0]['key']}: count_mismatch: the segment holds 20 records" in out
         code, out = _cli(copy, "--deep")
         assert code == 1 and "record_mismatch" in out and body["segments"][0]["key"] in out
 

@@ -38,17 +38,28 @@ def list_cmd(config_path: Path | None, storage_url: str | None, backup_id: str |
         return
     click.echo(f"{'BACKUP':<32} {'STATUS':<12} {'CREATED':<25} {'TOPICS':>6} {'OBJECTS':>8} {'SIZE':>10}")
     for b in backups:
+        status = b.status if b.created_at is None else b.verdict
         click.echo(
-            f"{b.backup_id:<32} {b.status:<12} {iso_ms(b.created_at):<25} {b.topics:>6} {b.objects:>8} "
+            f"{b.backup_id:<32} {status:<12} {iso_ms(b.created_at):<25} {b.topics:>6} {b.objects:>8} "
             f"{human_bytes(b.size):>10}"
         )
+        for why in b.shortfalls:
+            click.echo(f"  incomplete: {why}")
 
 
 def render_description(d: dict[str, Any]) -> str:
     ratio = f"{d['compression_ratio']:.1f}x" if d["compression_ratio"] else "-"
+    state = d["status"] if d["complete"] else f"INCOMPLETE, status {d['status']}"
+    stopped = f", stopped cleanly {d['stopped_at']}" if d.get("stopped_at") and d["status"] == "stopped" else ""
     lines = [
-        f"Backup {d['backup_id']} ({d['status']})",
-        f"  created {d['created_at']}, completed {d['completed_at'] or '-'}, source cluster "
+        f"Backup {d['backup_id']} ({state})",
+        *(
+            f"  incomplete: {s['topic']}-{s['partition']}: {s['kind']}: {s['detail']}"
+            if s["topic"] is not None
+            else f"  incomplete: {s['kind']}: {s['detail']}"
+            for s in d["shortfalls"]
+        ),
+        f"  created {d['created_at']}, completed {d['completed_at'] or '-'}{stopped}, source cluster "
         f"{d['source_cluster_id'] or '-'}",
         f"  {plural(d['records'], 'record')}, {human_bytes(d['size_bytes'])} stored "
         f"({human_bytes(d['uncompressed_bytes'])} uncompressed, {ratio} {d['compression']})",
@@ -127,6 +138,8 @@ def prune_cmd(
         click.echo(f"{verb} backup {b} ({len(plan.objects.get(b, []))} objects)")
     for key in plan.orphans:
         click.echo(f"{verb} unreferenced segment {key}")
+    for key in plan.unknown:
+        click.echo(f"kept {key}: its partition has no readable manifest (it may be the only copy)")
     for key in plan.protected:
         click.echo(f"kept {key}: referenced by a kept backup")
     for b, why in sorted(plan.keep.items()):

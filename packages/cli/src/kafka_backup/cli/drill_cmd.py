@@ -53,9 +53,12 @@ def render(r: DrillReport) -> str:
         ("Defects", f"{len(r.defects)} ({r.segments_skipped} unrestorable segments restored around)"),
         ("Scratch topics", scratch),
     ]
+    if r.shortfalls:
+        rows.insert(0, ("Backup", f"INCOMPLETE: {len(r.shortfalls)} shortfall(s); a drill of it cannot pass"))
     if r.error:
         rows.insert(0, ("Error", r.error))
     lines = [block(f"Restore drill {r.drill} (backup {r.backup_id}) {verdict}", rows)]
+    lines += [f"  incomplete {f}" for f in r.shortfalls]
     lines += [f"  defect  {f}" for f in r.defects]
     for p in r.partitions:
         if not p.ok:

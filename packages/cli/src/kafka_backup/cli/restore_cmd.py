@@ -66,6 +66,7 @@ def render_plan(plan: RestorePlan) -> str:
         if p.lost_ranges:
             lost = "range of the selection was" if p.lost_ranges == 1 else "ranges of the selection were"
             lines.append(f"    warning: {p.lost_ranges} {lost} lost to retention at backup time")
+    lines += [f"  LEFT OUT (incomplete backup, --allow-partial): {f}" for f in plan.left_out]
     return "\n".join(lines)
 
 
@@ -87,7 +88,10 @@ def summary_block(s: RestoreSummary) -> str:
         rows.append(("Topics created", ", ".join(s.topics_created)))
     if s.offset_reset:
         rows.append(("Consumer groups reset", ", ".join(r["group"] for r in s.offset_reset)))
+    rows += [("Left out", str(f)) for f in s.left_out]
     title = "Restore completed successfully" if s.status == "success" else f"Restore {s.status}"
+    if s.status == "success" and s.left_out:
+        title = f"Restore completed PARTIALLY: the backup is incomplete, {len(s.left_out)} shortfall(s) left out"
     return block(title, rows)
 
 
@@ -128,6 +132,9 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
     help="Non-empty target: refuse (default), append, or truncate it first.",
 )
 @click.option("--verify-first", is_flag=True, help="Check every segment's SHA-256 before writing anything.")
+@click.option(
+    "--allow-partial", is_flag=True, help="Restore what an incomplete backup holds (else: BACKUP_INCOMPLETE)."
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan or summary as one JSON object.")
 @click.option("--no-progress", is_flag=True, help="No progress bar, even on a terminal.")
@@ -151,6 +158,7 @@ def restore(
     reset_consumer_groups: bool,
     existing_data: str | None,
     verify_first: bool,
+    allow_partial: bool,
     dry_run: bool,
     as_json: bool,
     no_progress: bool,
@@ -175,6 +183,7 @@ def restore(
             "consumer_groups.reset": ("--reset-consumer-groups", reset_consumer_groups),
             "existing_data": ("--existing-data", existing_data),
             "verify_first": ("--verify-first", verify_first),
+            "allow_partial": ("--allow-partial", allow_partial),
         },
     )
     if dry_run:

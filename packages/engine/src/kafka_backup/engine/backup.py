@@ -235,6 +235,8 @@ class BackupRun:
         self.worker_id: WorkerId | None = None
         self._subscribed_at: float | None = None
         self._said_waiting = False
+        self._all_committed = False
+        """Set by a shutdown that committed every record read (nothing left unflushed): a clean stop."""
 
     # ---- the run ------------------------------------------------------------------------------------------------
 
@@ -296,6 +298,8 @@ class BackupRun:
             self.worker_id.release()
         if self.snapshot is not None and self._snapshot_complete(force_check=True):
             self._finish_snapshot()
+        elif self.snapshot is None and self._all_committed:
+            self._finish_continuous()
 
     def _make_consumer(self) -> Consumer:
         cfg = self.config
@@ -889,6 +893,27 @@ class BackupRun:
         )
         log.info("snapshot_complete", backup_id=self.backup_id)
 
+    def _finish_continuous(self) -> None:
+        """A continuous run stopped cleanly: every record it read is committed. ``backup.json`` says ``stopped``
+        unless another worker of the backup is still in the group (it writes ``stopped`` when it stops; a worker
+        that dies leaves ``running``, so a crash is never mistaken for a clean stop)."""
+        assert self._backup_manifest is not None
+        assert self._cluster is not None
+        group = f"kafka-backup.{self.backup_id}"
+        try:
+            futures = self._cluster.admin.describe_consumer_groups([group], request_timeout=self._cluster.timeout)
+            members = futures[group].result(timeout=self._cluster.timeout).members or []
+        except KafkaException as exc:
+            log.warning("backup_state_not_written", backup_id=self.backup_id, state="stopped", error=str(exc))
+            return
+        if members:
+            log.info("backup_state_left_running", backup_id=self.backup_id, other_workers=len(members))
+            return
+        stopped = now_ms()
+        manifest = replace(self._backup_manifest, status="stopped", stopped_at=stopped, updated_at=stopped)
+        self.store.put(backup_key(self.backup_id), manifest.to_json(), operation="manifest")
+        log.info("backup_stopped_cleanly", backup_id=self.backup_id)
+
     def _write_backup_manifest(self, cluster: Cluster, topics: list[str]) -> None:
         cfg = self.config
         groups: dict[str, dict[str, dict[str, int]]] = {}
@@ -909,6 +934,7 @@ class BackupRun:
             compression=cfg.compression.codec,
             status="running",
             source_cluster_id=cluster.cluster_id(),
+            mode=cfg.mode,
         )
         self.store.put(key, manifest.to_json(), operation="manifest")
         self._backup_manifest = manifest
@@ -951,8 +977,10 @@ class BackupRun:
         self._closing = True
         self._storage_failing = isinstance(sys.exc_info()[1], StorageError)
         self._update_lag()
+        clean = sys.exc_info()[1] is None
         for part in list(self.owned.values()):
             if self._storage_failing or time.monotonic() >= deadline:
+                clean = False
                 log.warning(
                     "open_segments_not_flushed",
                     backup_id=self.backup_id,
@@ -964,6 +992,7 @@ class BackupRun:
                 try:
                     self._commit(part, part.last_offset + 1)
                 except BackupError as exc:
+                    clean = False
                     log.error("flush_on_shutdown_failed", backup_id=self.backup_id, topic=part.key[0], error=str(exc))
                     self._storage_failing = isinstance(exc, StorageError)
         if self._encoder is not None:
@@ -975,6 +1004,7 @@ class BackupRun:
             except (KafkaException, RuntimeError) as exc:
                 log.warning("consumer_close_failed", backup_id=self.backup_id, error=str(exc))
         self.owned.clear()
+        self._all_committed = clean
 
 
 def _write_segment(store: Store, key: str, chunks: list[pa.Table], **kwargs: Any) -> tuple[EncodedSegment, int]:

@@ -38,11 +38,12 @@ from opentelemetry import trace
 from pydantic import Field
 
 from kafka_backup.engine.cluster import Cluster, select, translate
+from kafka_backup.engine.completeness import Shortfall, assess
 from kafka_backup.engine.config import KafkaConfig, StorageConfig, _Model
 from kafka_backup.engine.errors import BackupError, ConfigError, KafkaOperationError, StorageNotFoundError
 from kafka_backup.engine.manifest import BackupManifest, PartitionManifest, SegmentEntry, now_ms
 from kafka_backup.engine.names import Id
-from kafka_backup.engine.restore import RestoreRun, read_backup_manifest, read_partition_manifest
+from kafka_backup.engine.restore import RestoreRun, read_backup_manifest
 from kafka_backup.engine.restore_config import RestoreConfig, RestoreTopicSelection
 from kafka_backup.engine.restore_state import restore_prefix
 from kafka_backup.engine.segment import decode
@@ -183,6 +184,8 @@ class DrillReport:
     segments_skipped: int = 0
     """Unrestorable segments the restore went around."""
     defects: list[Finding] = field(default_factory=list)
+    shortfalls: list[Shortfall] = field(default_factory=list)
+    """What the backup should hold for the drilled topics but does not: the drill cannot pass with any."""
     partitions: list[PartitionCheck] = field(default_factory=list)
     deductions: Deductions = field(default_factory=Deductions)
     scratch_topics: list[str] = field(default_factory=list)
@@ -217,6 +220,10 @@ class DrillReport:
                 "status": self.backup_status,
                 "completed_at": self.backup_completed_at,
                 "age_seconds": None if self.backup_age_s is None else round(self.backup_age_s, 3),
+            },
+            "completeness": {
+                "complete": not self.shortfalls,
+                "shortfalls": [f.to_dict() for f in self.shortfalls],
             },
             "validation": {
                 "defects": [f.__dict__ for f in self.defects],
@@ -263,8 +270,9 @@ def score(
 
 def classify(report: DrillReport) -> Result:
     """pass: score >= min_score; partial: below it, but every record verified and no defect (only the RTO missed);
-    fail: anything else (records missing or wrong, defects, or the drill could not run to the end)."""
-    if report.error is not None:
+    fail: anything else (records missing or wrong, defects, an incomplete backup, or the drill could not run to the
+    end)."""
+    if report.error is not None or report.shortfalls:
         return "fail"
     if report.score >= report.min_score:
         return "pass"
@@ -459,6 +467,8 @@ class DrillRun:
         self.stop = stop or threading.Event()
         self.client_extra = dict(client_extra or {})
         restore_id, prefix = scratch_names(config.name)
+        self._short: dict[tuple[str, int], int] = {}
+        """Records the backup lacks per drilled partition (from the completeness model)."""
         self.report = DrillReport(
             drill=config.name,
             backup_id=config.backup_id,
@@ -541,14 +551,15 @@ class DrillRun:
                 f"exclude={cfg.topics.exclude} (it holds: {', '.join(sorted(backup.topics)) or 'nothing'})",
                 hint="fix topics.include / --topic",
             )
+        assessment = assess(self.store, cfg.backup_id, backup)
         manifests = {
-            (t, p): read_partition_manifest(self.store, cfg.backup_id, t, p)
-            for t in topics
-            for p in range(backup.topics[t].partitions)
+            (t, p): assessment.manifests.get((t, p)) for t in topics for p in range(backup.topics[t].partitions)
         }
         self._backup_age(backup, manifests)
-        if backup.status != "complete":
-            log.warning("drill_backup_incomplete", drill=r.drill, backup_id=r.backup_id, status=backup.status)
+        r.shortfalls = assessment.relevant(list(manifests))
+        self._short = _missing_records(r.shortfalls, manifests)
+        for f in r.shortfalls:
+            log.warning("drill_backup_incomplete", drill=r.drill, backup_id=r.backup_id, shortfall=str(f))
         unrestorable = self._validate(topics)
         targets = self._targets(manifests, unrestorable)
         r.segments_skipped = sum(len(t.unrestorable) for t in targets)
@@ -664,6 +675,8 @@ class DrillRun:
             "offset_ranges": ranges,
             "topic_map": {t: scratch_topic(r.scratch_prefix, t) for t in topics},
             "create_topics": {"enabled": True, "replication_factor": rf, "configs": configs},
+            # an incomplete backup is drilled for what it holds; what it lacks is scored as missing (and fails)
+            "allow_partial": True,
         }
         return RestoreConfig.model_validate(body)
 
@@ -708,6 +721,10 @@ class DrillRun:
                         check.missing = sum(s.records for s in target.unrestorable)
                         expected = backup_records(self.store, target.restorable)
                     compare(expected, restored.get(partition, []), check)
+                    # records the backup should hold here but does not: missing, like records that did not restore
+                    short = self._short.get((topic, partition), 0)
+                    check.expected += short
+                    check.missing += short
                     r.partitions.append(check)
                     if not check.ok:
                         log.warning("drill_partition_mismatch", drill=r.drill, **check.to_dict())
@@ -816,6 +833,25 @@ class DrillRun:
                     topics=r.scratch_topics,
                     error=r.cleanup_error,
                 )
+
+
+def _missing_records(
+    shortfalls: list[Shortfall], manifests: Mapping[tuple[str, int], PartitionManifest | None]
+) -> dict[tuple[str, int], int]:
+    """Per partition, how many records the backup lacks: the offsets short of the snapshot target (an upper bound:
+    compaction leaves offsets without records); for a partition without a manifest and no target, the mean of the
+    topic's readable partitions (at least 1), since nothing else says what it held."""
+    out: dict[tuple[str, int], int] = {}
+    for f in shortfalls:
+        if f.topic is None or f.partition is None:
+            continue
+        tp = (f.topic, f.partition)
+        if f.missing_offsets is not None:
+            out[tp] = out.get(tp, 0) + f.missing_offsets
+        elif f.kind in ("manifest_missing", "manifest_unreadable", "wrong_partition") and manifests.get(tp) is None:
+            known = [m.records for (t, _p), m in manifests.items() if t == f.topic and m is not None]
+            out[tp] = max(1, sum(known) // len(known) if known else 1)
+    return out
 
 
 def _bytes(data: str | bytes | None) -> bytes | None:

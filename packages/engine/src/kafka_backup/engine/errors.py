@@ -187,6 +187,14 @@ class RestoreTargetNotEmptyError(BackupError):
     exit_code = 2
 
 
+class BackupIncompleteError(BackupError):
+    """The backup does not hold everything it must for the selection (a partition manifest is missing, the backup
+    never completed, a snapshot fell short of its targets): a restore refuses it unless a partial restore is accepted
+    (``--allow-partial`` / ``allow_partial``)."""
+
+    code = "BACKUP_INCOMPLETE"
+
+
 class ConcurrentWriterError(BackupError):
     """Another worker changed a partition manifest underneath us; this worker gives the partition up."""
 

@@ -11,7 +11,9 @@ Prune rules (the order of deletion is the crash-safety argument, as in restic/bo
   unreferenced data (found by ``list`` as a remnant, removed by ``prune --remnants``), never a manifest that points
   at deleted data;
 - ``orphans`` also deletes segment objects that no manifest references, but only in complete backups (in a running
-  one a segment is unreferenced between its write and its manifest commit);
+  one a segment is unreferenced between its write and its manifest commit), and only under a partition whose
+  manifest is readable: a segment of a partition with a missing or unreadable manifest is *unknown* (it may be the
+  only copy of its records), reported and never deleted;
 - it is a dry run unless ``execute`` is called.
 """
 
@@ -25,12 +27,14 @@ from typing import Any
 
 import structlog
 
+from kafka_backup.engine.completeness import assess
 from kafka_backup.engine.errors import BackupNotFoundError, ConfigError, IntegrityError, StorageNotFoundError
-from kafka_backup.engine.manifest import BackupManifest, PartitionManifest, backup_key, manifest_key, now_ms
+from kafka_backup.engine.manifest import BackupManifest, backup_key, now_ms
 from kafka_backup.engine.store import Store
 
 log = structlog.get_logger("kafka_backup.catalog")
 _SEGMENT = re.compile(r"^[^/]+/topics/.+/\d+/segments/[^/]+\.parquet$")
+_FILED = re.compile(r"^[^/]+/topics/(?P<t>.+)/(?P<p>\d+)/segments/[^/]+\.parquet$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
@@ -61,11 +65,18 @@ class BackupListing:
     topics: int
     objects: int
     size: int
+    verdict: str = "incomplete"
+    """``complete`` or ``stopped`` when the completeness model finds nothing short, else ``incomplete``."""
+    shortfalls: tuple[str, ...] = ()
+    """Why it is incomplete, one line per shortfall (see :mod:`kafka_backup.engine.completeness`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "backup_id": self.backup_id,
             "status": self.status,
+            "verdict": self.verdict,
+            "complete": self.verdict != "incomplete",
+            "shortfalls": list(self.shortfalls),
             "created_at": iso_ms(self.created_at) if self.created_at else None,
             "completed_at": iso_ms(self.completed_at) if self.completed_at else None,
             "topics": self.topics,
@@ -106,26 +117,28 @@ def list_backups(store: Store) -> list[BackupListing]:
         except IntegrityError:
             out.append(BackupListing(backup_id, "unparseable", None, None, 0, len(objects), size))
             continue
-        out.append(BackupListing(backup_id, m.status, m.created_at, m.completed_at, len(m.topics), len(objects), size))
+        judged = assess(store, backup_id, m)
+        out.append(
+            BackupListing(
+                backup_id,
+                m.status,
+                m.created_at,
+                m.completed_at,
+                len(m.topics),
+                len(objects),
+                size,
+                judged.verdict,
+                tuple(str(f) for f in judged.shortfalls),
+            )
+        )
     return sorted(out, key=lambda b: (b.created_at is None, b.created_at or 0, b.backup_id))
-
-
-def _partition_manifests(store: Store, backup: BackupManifest) -> list[PartitionManifest]:
-    out = []
-    for topic, info in sorted(backup.topics.items()):
-        for partition in range(info.partitions):
-            key = manifest_key(backup.backup_id, topic, partition)
-            try:
-                out.append(PartitionManifest.from_json(store.get(key, operation="manifest"), key))
-            except StorageNotFoundError:
-                continue
-    return out
 
 
 def describe_backup(store: Store, backup_id: str) -> dict[str, Any]:
     """Everything a person asks about a backup, as plain data (the CLI renders it as text or JSON)."""
     backup = _read_backup(store, backup_id)
-    manifests = _partition_manifests(store, backup)
+    judged = assess(store, backup_id, backup)
+    manifests = [m for _tp, m in sorted(judged.manifests.items())]
     topics: dict[str, dict[str, Any]] = {}
     for topic, info in sorted(backup.topics.items()):
         topics[topic] = {
@@ -179,8 +192,13 @@ def describe_backup(store: Store, backup_id: str) -> dict[str, Any]:
     return {
         "backup_id": backup.backup_id,
         "status": backup.status,
+        "verdict": judged.verdict,
+        "complete": judged.complete,
+        "shortfalls": [f.to_dict() for f in judged.shortfalls],
+        "mode": backup.mode,
         "created_at": iso_ms(backup.created_at),
         "completed_at": iso_ms(backup.completed_at) if backup.completed_at else None,
+        "stopped_at": iso_ms(backup.stopped_at) if backup.stopped_at else None,
         "source_cluster_id": backup.source_cluster_id,
         "compression": backup.compression,
         "records": records,
@@ -210,7 +228,11 @@ class PrunePlan:
     protected: list[str] = field(default_factory=list)
     """Objects under deleted backups that a kept backup references (left in place)."""
     orphans: list[str] = field(default_factory=list)
-    """Unreferenced segment objects of kept, complete backups (deleted with ``orphans``)."""
+    """Segment objects of kept, complete backups that their partition's readable manifest does not reference
+    (deleted with ``orphans``)."""
+    unknown: list[str] = field(default_factory=list)
+    """Unreferenced segment objects of partitions without a readable manifest: possibly the only copy, never
+    deleted (reported with ``orphans``)."""
     remnants: list[str] = field(default_factory=list)
     """Backup ids with objects but no backup.json (an interrupted prune; deleted with ``remnants``)."""
     objects: dict[str, list[str]] = field(default_factory=dict)
@@ -223,6 +245,7 @@ class PrunePlan:
             "keep": self.keep,
             "protected": self.protected,
             "orphans": self.orphans,
+            "unknown": self.unknown,
             "remnants": self.remnants,
             "objects": sum(len(v) for v in self.objects.values()) + len(self.orphans),
             "bytes": self.bytes,
@@ -273,8 +296,23 @@ def _referenced(store: Store, backup_ids: list[str], objects: dict[str, dict[str
             backup = _read_backup(store, backup_id)
         except IntegrityError:
             continue
-        referenced |= {s.key for m in _partition_manifests(store, backup) for s in m.segments}
+        referenced |= {s.key for m in assess(store, backup_id, backup).manifests.values() for s in m.segments}
     return referenced
+
+
+def _orphans(store: Store, backup_id: str, objects: dict[str, int], referenced: set[str], plan: PrunePlan) -> None:
+    """Segments of one complete backup that are provably unreferenced: their partition has a readable manifest
+    (of a partition backup.json lists) that does not list them. Any other unreferenced segment is ``unknown``."""
+    indexed = assess(store, backup_id).manifests
+    for key, size in sorted(objects.items()):
+        filed = _FILED.match(key)
+        if filed is None or key in referenced:
+            continue
+        if (filed["t"], int(filed["p"])) in indexed:
+            plan.orphans.append(key)
+            plan.bytes += size
+        else:
+            plan.unknown.append(key)
 
 
 def plan_prune(
@@ -312,10 +350,7 @@ def plan_prune(
     if orphans:
         complete = {b.backup_id for b in listings if b.status == "complete" and b.backup_id in plan.keep}
         for backup_id in sorted(complete):
-            for key, size in objects.get(backup_id, {}).items():
-                if _SEGMENT.match(key) and key not in referenced:
-                    plan.orphans.append(key)
-                    plan.bytes += size
+            _orphans(store, backup_id, objects.get(backup_id, {}), referenced, plan)
     return plan
 
 

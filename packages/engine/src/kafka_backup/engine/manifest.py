@@ -28,6 +28,7 @@ BACKUP_FORMAT = "kafka-backup-backup"
 FORMAT_VERSION = 1
 
 GapReason = Literal["no_records", "retention"]
+BackupStatus = Literal["running", "complete", "stopped"]
 
 
 def backup_key(backup_id: str) -> str:
@@ -157,9 +158,15 @@ class BackupManifest:
     consumer_groups: dict[str, dict[str, dict[str, int]]]
     """group → topic → partition (as a string) → committed offset, at backup time."""
     compression: str
-    status: Literal["running", "complete"]
+    status: BackupStatus
+    """``running`` (a run is writing, or died), ``complete`` (snapshot reached its targets) or ``stopped``
+    (continuous run shut down cleanly at its last commit); see :mod:`kafka_backup.engine.completeness`."""
     completed_at: int | None = None
     source_cluster_id: str | None = None
+    mode: Literal["snapshot", "continuous"] | None = None
+    """The mode of the last run (None: written before the field existed)."""
+    stopped_at: int | None = None
+    """When a continuous run last shut down cleanly (status ``stopped``)."""
 
     def to_json(self) -> bytes:
         body = {"format": BACKUP_FORMAT, "version": FORMAT_VERSION, **asdict(self)}
@@ -171,6 +178,8 @@ class BackupManifest:
             body: dict[str, Any] = json.loads(data)
             if body.get("format") != BACKUP_FORMAT:
                 raise IntegrityError(f"{name}: not a kafka-backup backup manifest")
+            if body.get("status") not in ("running", "complete", "stopped"):
+                raise IntegrityError(f"{name}: unknown status {body.get('status')!r}")
             return cls(
                 backup_id=body["backup_id"],
                 created_at=int(body["created_at"]),
@@ -181,6 +190,8 @@ class BackupManifest:
                 status=body["status"],
                 completed_at=body.get("completed_at"),
                 source_cluster_id=body.get("source_cluster_id"),
+                mode=body.get("mode"),
+                stopped_at=body.get("stopped_at"),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise IntegrityError(f"{name}: does not parse ({type(exc).__name__}: {exc})") from None

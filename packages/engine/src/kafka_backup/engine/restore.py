@@ -58,8 +58,10 @@ from confluent_kafka.admin import NewTopic, OffsetSpec
 from opentelemetry import trace
 
 from kafka_backup.engine.cluster import Cluster, Selection, select
+from kafka_backup.engine.completeness import Assessment, Shortfall, assess, count_mismatches
 from kafka_backup.engine.errors import (
     BackupError,
+    BackupIncompleteError,
     BackupNotFoundError,
     ConfigError,
     IntegrityError,
@@ -175,6 +177,8 @@ class RestorePlan:
     existing_data: str = "refuse"
     occupied: tuple[Occupied, ...] = ()
     """Target partitions of existing topics that already hold records (read when planned)."""
+    left_out: tuple[Shortfall, ...] = ()
+    """What the backup should hold for the selection but does not (only with ``allow_partial``; else refused)."""
 
     @property
     def records(self) -> int:
@@ -215,6 +219,8 @@ class RestorePlan:
                 "records": sum(o.records for o in self.occupied),
                 "partitions": [o.to_dict() for o in self.occupied],
             },
+            "complete": not self.left_out,
+            "left_out": [f.to_dict() for f in self.left_out],
             "topics": [
                 {
                     "source": t.source_topic,
@@ -386,9 +392,11 @@ def check_selection(config: RestoreConfig, backup: BackupManifest) -> Selection:
 def build_plan(
     config: RestoreConfig, store: Store, existing: dict[str, int], backup: BackupManifest | None = None
 ) -> RestorePlan:
-    """The restore plan: reads manifests only. ``existing`` is the target's topic → partition count."""
+    """The restore plan: reads the manifests, and the footer of each selected segment (the gate's record counts).
+    ``existing`` is the target's topic → partition count."""
     backup = backup or read_backup_manifest(store, config.backup_id)
     chosen = check_selection(config, backup)
+    assessment = assess(store, config.backup_id, backup)
     topics: list[TopicPlan] = []
     parts: list[PartitionPlan] = []
     targets_seen: dict[str, str] = {}
@@ -408,7 +416,7 @@ def build_plan(
                 tgts: tuple[int, ...] = tuple(range(topic_plan.partitions))
             else:
                 tgts = (mapping.get(partition, partition),)
-            manifest = read_partition_manifest(store, config.backup_id, source, partition)
+            manifest = assessment.manifests.get((source, partition))
             parts.append(_partition_plan(source, partition, target=target, targets=tgts, manifest=manifest, sel=sel))
     fingerprint = config.fingerprint()
     return RestorePlan(
@@ -420,7 +428,33 @@ def build_plan(
         time_from=config.time_window.from_,
         time_to=config.time_window.to,
         existing_data=config.existing_data,
+        left_out=gate(config, store, assessment, parts),
     )
+
+
+def gate(
+    config: RestoreConfig, store: Store, assessment: Assessment, parts: Sequence[PartitionPlan]
+) -> tuple[Shortfall, ...]:
+    """The completeness gate, before anything is created or produced: a defective manifest of the selection
+    (unreadable, or counts that disagree with its segments: next_offset, or a selected segment's footer) stops the
+    restore (``BACKUP_CORRUPT``); anything else the backup lacks for it stops it too (``BACKUP_INCOMPLETE``) unless
+    ``allow_partial`` accepts it, and is then returned: what the restore leaves out."""
+    relevant = assessment.relevant([p.source for p in parts])
+    segments = [(p.source, s.entry) for p in parts for s in p.segments]
+    defects = [f for f in relevant if f.defective] + count_mismatches(store, config.backup_id, segments)
+    if defects:
+        raise IntegrityError(
+            f"backup '{config.backup_id}' has defective manifests for the selection: "
+            + "; ".join(str(f) for f in defects),
+            hint="run `kafka-backup validate` for every defect; restore a different backup, or leave these "
+            "partitions out (partitions / --topic)",
+        )
+    if relevant and not config.allow_partial:
+        raise BackupIncompleteError(
+            f"backup '{config.backup_id}' is incomplete for the selection: " + "; ".join(str(f) for f in relevant),
+            hint="restore what it holds with --allow-partial (allow_partial: true), or restore a complete backup",
+        )
+    return tuple(relevant)
 
 
 def _topic_plan(
@@ -729,12 +763,16 @@ class RestoreSummary:
     truncated_records: int = 0
     duration_s: float = 0.0
     offset_reset: list[dict[str, Any]] = field(default_factory=list)
+    left_out: list[Shortfall] = field(default_factory=list)
+    """What an incomplete backup lacks for the selection, restored without (``allow_partial``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "restore_id": self.restore_id,
             "backup_id": self.backup_id,
             "status": self.status,
+            "complete": not self.left_out,
+            "left_out": [f.to_dict() for f in self.left_out],
             "records": self.records,
             "resumed_records": self.resumed_records,
             "bytes": self.bytes,
@@ -853,8 +891,7 @@ class RestoreRun:
         cluster = Cluster(cfg.target, self._admin_extra(), guard=self.guard)
         plan = build_plan(cfg, self.store, cluster.topic_partitions(), backup)
         self.summary.segments_skipped = sum(p.skipped_segments for p in plan.partitions)
-        if backup.status != "complete":
-            log.warning("restoring_incomplete_backup", backup_id=self.backup_id, status=backup.status)
+        self._record_left_out(plan)
         log.info(
             "restore_planned",
             backup_id=self.backup_id,
@@ -949,6 +986,22 @@ class RestoreRun:
             partitions=len(occupied),
             records=self.summary.truncated_records,
         )
+
+    def _record_left_out(self, plan: RestorePlan) -> None:
+        """A partial restore (``allow_partial``) says what it leaves out: summary, log, metric."""
+        self.summary.left_out = list(plan.left_out)
+        for f in plan.left_out:
+            log.warning(
+                "restore_leaves_out",
+                backup_id=self.backup_id,
+                restore_id=self.restore_id,
+                topic=f.topic,
+                partition=f.partition,
+                reason=f.kind,
+                detail=f.detail,
+            )
+            labels = {"topic": f.topic or "", "partition": "" if f.partition is None else str(f.partition)}
+            self.metrics.restore_left_out_total.add(1, {**self._labels, **labels, "reason": f.kind})
 
     def _read_state(self) -> RestoreState | None:
         key = state_key(self.backup_id, self.restore_id)

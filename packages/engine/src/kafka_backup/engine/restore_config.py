@@ -16,6 +16,8 @@ Decisions a user should know about:
 - A new restore refuses target partitions that already hold records unless ``existing_data`` says ``append`` or
   ``truncate``; it is not part of the restore id, and a resumed restore (its checkpoint exists) ignores it, because
   the records there are its own.
+- An incomplete backup (see :mod:`kafka_backup.engine.completeness`) is refused (``BACKUP_INCOMPLETE``) unless
+  ``allow_partial`` accepts restoring what it holds; a defective manifest is refused always (``BACKUP_CORRUPT``).
 - The restore id names the resume checkpoint. By default it is derived from everything that defines the restored
   data (backup, selection, mapping, target servers), so rerunning the same command resumes the same restore.
 """
@@ -152,6 +154,11 @@ class RestoreConfig(_Model):
     rate_limit: RateLimit = Field(default_factory=RateLimit, description="Produce rate limits.")
     consumer_groups: ConsumerGroupReset = Field(
         default_factory=ConsumerGroupReset, description="Consumer-group offset translation."
+    )
+    allow_partial: bool = Field(
+        False,
+        description="Restore what an incomplete backup holds (missing partitions, interrupted run); the summary, "
+        "`--json` and `kafka_restore_left_out_total` name what was left out. A defective manifest still stops it.",
     )
     flush_records: int = Field(
         50_000, gt=0, description="Records produced between checkpoints (bounds what a crash re-reads)."

@@ -3,18 +3,23 @@
 Checks, each naming the exact object and defect when it fails:
 
 - ``backup.json`` exists and parses (a backup without it is invalid, whatever else is there);
-- every partition of every backed-up topic has a manifest that parses and belongs to it;
+- the completeness model (:func:`~kafka_backup.engine.completeness.assess`) finds nothing short: the backup
+  completed (``not_complete`` when ``backup.json`` still says ``running``: interrupted, or still being written), every
+  partition of every backed-up topic has a manifest (``manifest_missing``) that parses (``manifest_unreadable``) and
+  belongs to it (``wrong_partition``), and a snapshot backup reached its targets (``short_of_snapshot``);
 - segments and gaps tile ``[start_offset, next_offset)`` in order: no ``overlap``, no ``unexplained_gap``;
 - every segment entry is consistent (``start <= first <= last < end``, records fit the range, a count > 0);
 - every segment object exists (``missing``), has the recorded size (``truncated`` when shorter, ``size_mismatch``
-  when longer) and SHA-256 (``checksum_mismatch``);
+  when longer) and SHA-256 (``checksum_mismatch``), and its Parquet footer holds the recorded number of records
+  (``count_mismatch``);
 - ``deep``: every segment decodes (``unreadable``), its self-description matches the entry, and each record's offset
   lies in the segment's range, strictly increasing, with count, first/last offsets and min/max timestamps as recorded
-  (``record_mismatch``);
-- a complete snapshot backup reached its snapshot targets (``short_of_snapshot``).
+  (``record_mismatch``).
 
 Segment objects no manifest references (a crash between writing a segment and committing its manifest leaves them)
-are warnings, not defects: nothing trusts them. ``prune --orphans`` removes them.
+are warnings, not defects: nothing trusts them. ``prune --orphans`` removes them — but only under a readable
+manifest: segments of a partition whose manifest is missing or unreadable are warned about as ``unindexed`` (they
+may be the only copy of its records) and no prune deletes them.
 """
 
 from __future__ import annotations
@@ -33,16 +38,9 @@ import pyarrow.parquet as pq
 import structlog
 from opentelemetry import trace
 
+from kafka_backup.engine.completeness import Assessment, assess
 from kafka_backup.engine.errors import BackupError, IntegrityError, StorageError, StorageNotFoundError
-from kafka_backup.engine.manifest import (
-    BackupManifest,
-    PartitionManifest,
-    SegmentEntry,
-    Snapshot,
-    backup_key,
-    manifest_key,
-    snapshot_key,
-)
+from kafka_backup.engine.manifest import BackupManifest, PartitionManifest, SegmentEntry, backup_key, manifest_key
 from kafka_backup.engine.segment import decode
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.baseline import zero_errors
@@ -161,28 +159,21 @@ def _validate(store: Store, backup_id: str, report: ValidationReport, workers: i
         return
     if backup.backup_id != backup_id:
         report.defect(key, "wrong_backup", f"manifest names backup '{backup.backup_id}'")
-    snapshot = _snapshot(store, backup_id, report)
+    assessment = assess(store, backup_id, backup)
+    for shortfall in assessment.shortfalls:
+        # next_offset and record counts are checked in more detail (overlap, unexplained_gap, bad_entry) below
+        if shortfall.kind != "count_mismatch":
+            report.defect(shortfall.object, shortfall.kind, shortfall.detail)
     referenced: set[str] = set()
     entries: list[SegmentEntry] = []
-    for topic, info in sorted(backup.topics.items()):
-        for partition in range(info.partitions):
-            manifest = _partition_manifest(store, backup_id, topic, partition, report)
-            if manifest is None:
-                continue
-            report.partitions += 1
-            _check_tiling(manifest, report)
-            for entry in manifest.segments:
-                referenced.add(entry.key)
-                entries.append(entry)
-            report.records += manifest.records
-            report.bytes += manifest.size
-            target = snapshot.target(topic, partition) if snapshot and backup.status == "complete" else None
-            if target is not None and manifest.next_offset < target:
-                report.defect(
-                    manifest_key(backup_id, topic, partition),
-                    "short_of_snapshot",
-                    f"complete backup ends at offset {manifest.next_offset}, its snapshot target was {target}",
-                )
+    for _tp, manifest in sorted(assessment.manifests.items()):
+        report.partitions += 1
+        _check_tiling(manifest, report)
+        for entry in manifest.segments:
+            referenced.add(entry.key)
+            entries.append(entry)
+        report.records += manifest.records
+        report.bytes += manifest.size
     report.segments = len(entries)
 
     def size_of(key: str) -> int | None:
@@ -194,48 +185,28 @@ def _validate(store: Store, backup_id: str, report: ValidationReport, workers: i
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for findings in pool.map(lambda e: _check_segment(store, e, size_of(e.key), report.deep), entries):
             report.defects.extend(findings)
-    _unreferenced(backup, objects, referenced, report)
+    _unreferenced(assessment, objects, referenced, report)
 
 
 def _unreferenced(
-    backup: BackupManifest, objects: dict[str, int], referenced: set[str], report: ValidationReport
+    assessment: Assessment, objects: dict[str, int], referenced: set[str], report: ValidationReport
 ) -> None:
+    backup = assessment.backup
     prefix = f"{backup.backup_id}/topics/"
     for obj in sorted(objects):
-        if _SEGMENT.match(obj) and obj not in referenced:
-            report.warn(obj, "unreferenced", "segment object no manifest lists (left by a crash); prune --orphans")
+        filed = _SEGMENT.match(obj)
+        if filed is not None and obj not in referenced:
+            if (filed["t"], int(filed["p"])) in assessment.manifests:
+                report.warn(obj, "unreferenced", "segment object no manifest lists (left by a crash); prune --orphans")
+            else:
+                # no readable manifest for its partition: this may be the only copy of records, never an orphan
+                report.warn(
+                    obj, "unindexed", "segment of a partition without a readable manifest: maybe the only copy, kept"
+                )
         elif obj.startswith(prefix) and obj.endswith("/manifest.json"):
             topic, _, part = obj[len(prefix) : -len("/manifest.json")].rpartition("/")
             if topic not in backup.topics or not part.isdigit() or int(part) >= backup.topics[topic].partitions:
                 report.warn(obj, "unreferenced", "partition manifest of a topic or partition not in backup.json")
-
-
-def _snapshot(store: Store, backup_id: str, report: ValidationReport) -> Snapshot | None:
-    key = snapshot_key(backup_id)
-    try:
-        return Snapshot.from_json(store.get(key, operation="checkpoint"))
-    except StorageNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError) as exc:
-        report.warn(key, "unparseable", f"snapshot checkpoint does not parse ({type(exc).__name__})")
-        return None
-
-
-def _partition_manifest(
-    store: Store, backup_id: str, topic: str, partition: int, report: ValidationReport
-) -> PartitionManifest | None:
-    key = manifest_key(backup_id, topic, partition)
-    try:
-        manifest = PartitionManifest.from_json(store.get(key, operation="manifest"), key)
-    except StorageNotFoundError:
-        report.defect(key, "missing", f"partition manifest of {topic}-{partition} (listed in backup.json)")
-        return None
-    except IntegrityError as exc:
-        report.defect(key, "unparseable", exc.message)
-        return None
-    if (manifest.backup_id, manifest.topic, manifest.partition) != (backup_id, topic, partition):
-        report.defect(key, "wrong_partition", f"manifest is for {manifest.topic}-{manifest.partition}")
-    return manifest
 
 
 def _check_tiling(m: PartitionManifest, report: ValidationReport) -> None:
@@ -289,8 +260,19 @@ def _check_segment(store: Store, e: SegmentEntry, listed_size: int | None, deep:
     if digest != e.sha256:
         return [Finding(e.key, "checksum_mismatch", f"SHA-256 {digest[:16]}…, the manifest recorded {e.sha256[:16]}…")]
     if not deep:
-        return []
+        return _check_count(e, data)
     return _check_records(e, data)
+
+
+def _check_count(e: SegmentEntry, data: bytes) -> list[Finding]:
+    """The record count in the segment's Parquet footer (cheap: the bytes are in memory) against the manifest's."""
+    try:
+        rows = pq.read_metadata(io.BytesIO(data)).num_rows
+    except (OSError, ValueError) as exc:
+        return [Finding(e.key, "unreadable", f"Parquet footer does not parse ({type(exc).__name__})")]
+    if rows != e.records:
+        return [Finding(e.key, "count_mismatch", f"the segment holds {rows} records, the manifest says {e.records}")]
+    return []
 
 
 def _check_records(e: SegmentEntry, data: bytes) -> list[Finding]:

@@ -462,6 +462,18 @@ RESTORE_BYTES_TOTAL = Family(
     "reference",
     "sum by (restore_id) (rate(kafka_restore_bytes_total[1m]))",
 )
+RESTORE_LEFT_OUT_TOTAL = Family(
+    "kafka_restore_left_out_total",
+    Kind.COUNTER,
+    "{shortfall}",
+    "Shortfalls of an incomplete backup that a partial restore (allow_partial) left out, once per run; topic and "
+    "partition are the source's (empty for the whole backup), reason is the shortfall kind (manifest_missing, "
+    "not_complete, short_of_snapshot).",
+    ("restore_id", "backup_id", "topic", "partition", "reason"),
+    Group.RESTORE,
+    "project",
+    "sum by (backup_id, reason) (increase(kafka_restore_left_out_total[1d])) > 0",
+)
 
 # --- offset reset ----------------------------------------------------------------------------------------------------
 OFFSET_RESET_PARTITIONS_TOTAL = Family(
@@ -767,6 +779,7 @@ class Metrics:
         self.restore_throughput_records_per_sec = self._gauge(RESTORE_THROUGHPUT_RECORDS_PER_SEC)
         self.restore_records_total = self._counter(RESTORE_RECORDS_TOTAL)
         self.restore_bytes_total = self._counter(RESTORE_BYTES_TOTAL)
+        self.restore_left_out_total = self._counter(RESTORE_LEFT_OUT_TOTAL)
 
         # offset reset
         self.offset_reset_partitions_total = self._counter(OFFSET_RESET_PARTITIONS_TOTAL)
