@@ -44,7 +44,7 @@ class TestStartup:
         heavy = [m for m in modules if m.split(".")[0] in HEAVY]
         assert heavy == []
         ours = [m for m in modules if m.startswith("kafka_backup.")]
-        assert ours == ["kafka_backup.cli", "kafka_backup.cli.main"]
+        assert ours == ["kafka_backup.cli", "kafka_backup.cli.error_line", "kafka_backup.cli.main"]  # usage errors
 
     def test_help_lists_every_command(self) -> None:
         """The group's help lists every command with its summary, without importing the commands."""
