@@ -209,6 +209,26 @@ class TestRestartAfterCrash:
         assert duration - working >= 2.0
         assert summary["records_per_second"] == pytest.approx(records / working, rel=1e-3)  # both rounded
 
+    def test_rerun_with_other_topics_gets_them(self, kafka: KafkaEndpoint, topic_name: str, tmp_path: Path) -> None:
+        """A cleanly finished backup leaves its static member in the group for a session; a rerun of the same
+        backup_id with another topic set must be assigned its own topics, not handed the old member's partitions."""
+        other = f"{topic_name}-other"
+        fill(kafka, topic_name, 2_000)
+        fill(kafka, other, 3_000)
+        for topic, store in ((topic_name, "first"), (other, "second")):
+            config = tmp_path / f"{store}.yaml"
+            cfg = backup_config(kafka.bootstrap, "moved", tmp_path / store, [topic])
+            config.write_text(yaml.safe_dump(cfg))
+            run = subprocess.run(
+                [sys.executable, "-m", "kafka_backup.cli", "backup", "--config", str(config), "--json"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert run.returncode == 0, run.stderr[-3000:]
+            assert_exact(kafka, tmp_path / store, "moved", topic)
+
 
 class TestTwoWorkers:
     @pytest.mark.slow

@@ -276,6 +276,35 @@ class TestKilledSnapshot:
         assert report.result == "fail" and report.score < 50
         assert report.total("missing") > report.total("matched") > 0
 
+    def test_sigterm_mid_snapshot_is_stopped_not_success(
+        self, kafka: KafkaEndpoint, topic_name: str, tmp_path: Path
+    ) -> None:
+        """SIGTERM before the snapshot's end commits what was read, says the backup is incomplete and exits 1;
+        the rerun resumes it to the end."""
+        fill(kafka, topic_name, 120_000)
+        root = tmp_path / "store"
+        config = tmp_path / "backup.yaml"
+        cfg = backup_config(kafka.bootstrap, "halted", root, [topic_name], segment={"max_records": 1000})
+        config.write_text(yaml.safe_dump(cfg))
+        log = tmp_path / "w.log"
+        worker = start_worker(config, log)
+        try:
+            wait_for(lambda: committed_segments(root, "halted", topic_name) >= 8, 120, "8 segments")
+            worker.send_signal(signal.SIGTERM)
+            code = worker.wait(timeout=60)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+        assert committed_segments(root, "halted", topic_name) < 120, "the run finished before the SIGTERM"
+        assert code == 1, log.read_text()[-2000:]
+        assert "Backup stopped before the end of its snapshot" in log.read_text()
+        assert json.loads((root / "halted" / "backup.json").read_text())["status"] == "running"
+        assert run("validate", "-s", f"file://{root}", "-b", "halted").exit_code == 1
+        rerun = run("backup", "--config", str(config), "--json")
+        assert rerun.exit_code == 0, rerun.output
+        assert last_json(rerun)["status"] == "success"
+        assert run("validate", "-s", f"file://{root}", "-b", "halted", "--deep").exit_code == 0
+
 
 class TestContinuousStates:
     def test_sigterm_is_stopped_and_kill_is_interrupted(

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 
-from kafka_backup.engine.worker_id import claim_worker_id
+from kafka_backup.engine.worker_id import WorkerId, claim_worker_id
 
 HOST = socket.gethostname().split(".")[0]
 
@@ -71,3 +71,18 @@ class TestClaimWorkerId:
         finally:
             one.release()
             other.release()
+
+    def test_instance_id_follows_the_subscription(self) -> None:
+        """The broker-facing id is the worker id plus a fingerprint of topics and partition counts."""
+        claimed = claim_worker_id("wid-subscription", "pod-3")
+        ids = {
+            claimed.instance_id({"a": 3, "b": 1}),
+            claimed.instance_id({"b": 1, "a": 3}),  # order does not matter
+        }
+        assert len(ids) == 1
+        (same,) = ids
+        assert same is not None and same.startswith("pod-3.")
+        assert claimed.instance_id({"a": 3}) != same
+        assert claimed.instance_id({"a": 4, "b": 1}) != same
+        assert WorkerId(None).instance_id({"a": 1}) is None  # no static membership: no id
+        claimed.release()

@@ -92,6 +92,9 @@ def backup(config_path: Path, as_json: bool, no_progress: bool, metrics: Metrics
 
     On a terminal a snapshot backup shows a progress bar (records of the known total, bytes, partitions done,
     rate, ETA) and a continuous one a status line (records, lag, rate), on stderr.
+
+    SIGTERM/SIGINT commit what was read and exit: 0 in continuous mode, 1 for a snapshot stopped before its end
+    (rerun the same command to resume it).
     """
     config = load_config(BackupConfig, config_path)
     endpoint = (config.metrics.host, config.metrics.port, config.metrics.path) if config.metrics.enabled else None
@@ -101,6 +104,8 @@ def backup(config_path: Path, as_json: bool, no_progress: bool, metrics: Metrics
         click.echo(summary_json(summary))
     else:
         click.echo(backup_block(summary))
+    if summary.status == "stopped":
+        raise SystemExit(1)  # a snapshot stopped before its end is not a backup to rely on yet
 
 
 @click.command("service")

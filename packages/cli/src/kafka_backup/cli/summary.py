@@ -49,8 +49,14 @@ def backup_block(summary: BackupSummary, ok: bool = True) -> str:
     waited = summary.duration_s - summary.working_s
     if summary.working_s > 0 and waited >= 1.0:
         duration += f" ({human_duration(waited)} of it waiting for partitions)"
+    if not ok:
+        title = "Backup failed"
+    elif summary.status == "stopped":
+        title = "Backup stopped before the end of its snapshot: incomplete, run it again to resume"
+    else:
+        title = "Backup completed successfully"
     return block(
-        "Backup completed successfully" if ok else "Backup failed",
+        title,
         [
             ("Records", f"{summary.records:,}"),
             ("Duration", duration),

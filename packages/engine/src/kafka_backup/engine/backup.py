@@ -58,6 +58,7 @@ from kafka_backup.engine.config import BackupConfig
 from kafka_backup.engine.errors import (
     BackupError,
     ConcurrentWriterError,
+    ConfigError,
     StorageError,
     StorageNotFoundError,
     WorkerIdInUseError,
@@ -235,6 +236,9 @@ class BackupRun:
         self.worker_id: WorkerId | None = None
         self._subscribed_at: float | None = None
         self._said_waiting = False
+        self._snapshot_finished = False
+        """Set once a snapshot run has recorded the snapshot complete; a snapshot run that ends without it (SIGTERM
+        before the end) is ``stopped``, not a success."""
         self._all_committed = False
         """Set by a shutdown that committed every record read (nothing left unflushed): a clean stop."""
 
@@ -248,7 +252,7 @@ class BackupRun:
         with _tracer.start_as_current_span("backup", attributes={"backup_id": self.backup_id}):
             try:
                 self._run()
-                status = "success"
+                status = "stopped" if self.snapshot is not None and not self._snapshot_finished else "success"
             except BackupError as exc:
                 self.metrics.backup_errors_total.add(1, {**self._labels, "operation": "backup", "error_type": exc.code})
                 raise
@@ -285,7 +289,7 @@ class BackupRun:
         self._cluster = cluster
         self.worker_id = claim_worker_id(self.backup_id, cfg.worker_id)
         try:
-            self.consumer = self._make_consumer()
+            self.consumer = self._make_consumer(selection.partition_counts)
             try:
                 self.consumer.subscribe(
                     topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
@@ -301,7 +305,7 @@ class BackupRun:
         elif self.snapshot is None and self._all_committed:
             self._finish_continuous()
 
-    def _make_consumer(self) -> Consumer:
+    def _make_consumer(self, subscription: dict[str, int]) -> Consumer:
         cfg = self.config
         conf: dict[str, Any] = {
             **cfg.source.librdkafka(),
@@ -324,9 +328,10 @@ class BackupRun:
             "error_cb": self._on_error,
             "on_commit": self._on_commit,
         }
-        if self.worker_id is not None and self.worker_id.value is not None:
+        instance_id = self.worker_id.instance_id(subscription) if self.worker_id is not None else None
+        if instance_id is not None:
             # static membership: a restarted worker takes its partitions back at once (see worker_id.py)
-            conf["group.instance.id"] = self.worker_id.value
+            conf["group.instance.id"] = instance_id
         if self.stats_cb is not None:
             conf["statistics.interval.ms"] = cfg.metrics.update_interval_ms
             conf["stats_cb"] = self.stats_cb
@@ -344,6 +349,9 @@ class BackupRun:
                 hint="give each running worker its own worker_id, or leave it unset for a distinct default",
             )
             return
+        if (refused := self._refused_join(error)) is not None:
+            self._fatal = refused
+            return
         if error.fatal() or error.code() in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
             self._fatal = translate(KafkaException(error), None, "consume", self.config.source.bootstrap_servers)
         elif not self.guard.observe("fetch", error):  # transient ones are part of an outage, logged once by it
@@ -351,6 +359,16 @@ class BackupRun:
             (self.kafka_logger or client_logger("backup")).warning(
                 "kafka_client_error", extra={"backup_id": self.backup_id, "error": error.str(), "code": error.name()}
             )
+
+    def _refused_join(self, error: KafkaError) -> BackupError | None:
+        """A group join the broker refuses for good (retrying could only hang the run), as the error to fail with."""
+        if error.code() != KafkaError.INVALID_SESSION_TIMEOUT:
+            return None
+        return ConfigError(
+            f"the broker refused session_timeout_ms={self.config.session_timeout_ms}: {error.str()}",
+            hint="set session_timeout_ms within the broker's group.min.session.timeout.ms and "
+            "group.max.session.timeout.ms (6000 to 1800000 by default)",
+        )
 
     def _loop(self) -> None:
         with GcPacer() as gc_pacer:
@@ -454,6 +472,8 @@ class BackupRun:
                 self._on_eof(where, msg.offset() or 0)
             elif err.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
                 self._on_out_of_range(where)
+            elif (refused := self._refused_join(err)) is not None:
+                self._fatal = refused
             elif not self.guard.observe("fetch", err):
                 log.warning("kafka_fetch_error", backup_id=self.backup_id, error=err.str(), code=err.name())
         total = sum(p.buffered_bytes for p in self.owned.values())
@@ -891,6 +911,7 @@ class BackupRun:
             replace(manifest, status="complete", completed_at=now_ms(), updated_at=now_ms()).to_json(),
             operation="manifest",
         )
+        self._snapshot_finished = True
         log.info("snapshot_complete", backup_id=self.backup_id)
 
     def _finish_continuous(self) -> None:

@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition
@@ -91,6 +91,8 @@ def _tls_error(kind: TlsFailure, detail: str, action: str, bootstrap: str) -> Ex
 class Selection:
     topics: list[str]
     unmatched_patterns: list[str]
+    partition_counts: dict[str, int] = field(default_factory=dict)
+    """Partition count of each chosen topic, when the selection was made from cluster metadata."""
 
 
 def select(names: Iterable[str], include: list[str], exclude: list[str], include_internal: bool) -> Selection:
@@ -274,6 +276,7 @@ class Cluster:
     def select_topics(self, include: list[str], exclude: list[str], include_internal: bool) -> Selection:
         existing = self.topic_partitions()
         selection = select(existing, include, exclude, include_internal)
+        selection.partition_counts.update({t: existing[t] for t in selection.topics})
         if not selection.topics:
             raise NoTopicsMatchedError(
                 f"no topic matches include={include} exclude={exclude} ({len(existing)} topics on the cluster)",

@@ -11,6 +11,12 @@ Invariants:
 - a configured ``worker_id`` is used as it is (a StatefulSet's pod name, say); then keeping ids distinct is the
   operator's part, and the broker fences the older of two workers sharing one.
 
+The id given to the broker (:meth:`WorkerId.instance_id`) carries a fingerprint of what the worker subscribes to
+(topics and their partition counts): a static member that rejoins a stable group gets its previous assignment back
+without a rebalance, so a worker restarted under the same id with a different topic set would be handed the old
+topics' partitions and never its new ones. With the fingerprint a changed subscription joins as a new member, and the
+group rebalances (once the old member's session has timed out).
+
 The price: a worker that stops cleanly stays a member for ``session_timeout_ms`` (static members do not leave the
 group on close), so its partitions move to the other workers after that time, not at once.
 """
@@ -21,6 +27,7 @@ import fcntl
 import hashlib
 import socket
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -35,6 +42,13 @@ class WorkerId:
     def __init__(self, value: str | None, lock: IO[bytes] | None = None) -> None:
         self.value = value
         self._lock = lock
+
+    def instance_id(self, subscription: Mapping[str, int]) -> str | None:
+        """``group.instance.id`` for a worker subscribing to ``subscription`` (topic → partition count)."""
+        if self.value is None:
+            return None
+        listed = ",".join(f"{topic}:{count}" for topic, count in sorted(subscription.items()))
+        return f"{self.value}.{hashlib.sha256(listed.encode()).hexdigest()[:8]}"
 
     def release(self) -> None:
         if self._lock is not None:

@@ -234,7 +234,7 @@ BACKUP_DURATION_SECONDS = Family(
     "kafka_backup_duration_seconds",
     Kind.HISTOGRAM,
     "s",
-    "Backup run duration; status is success or failure.",
+    "Backup run duration; status is success, failure or stopped (a snapshot stopped by SIGTERM/SIGINT before its end).",
     ("backup_id", "status"),
     Group.DURATION,
     "prd+reference",
