@@ -32,7 +32,6 @@ from rig.kafka import SASL_USERS, KafkaEndpoint, free_port
 from rig.storage import AZURITE_KEY, S3_ACCESS_KEY, S3_SECRET_KEY, StorageServer
 from rig.tricky import create_topic
 
-SSL_KEY_PASSWORD = "SslKeyPass-PLANTED-5e1d"  # noqa: S105 - planted to be searched for
 OTLP_HEADER = "OtlpHeader-PLANTED-77aa"
 GCS_TOKEN = "ya29.GcsToken-PLANTED-0c3f"  # noqa: S105
 URL_SECRET = "UrlSecret-PLANTED-91b4"  # noqa: S105
@@ -84,7 +83,7 @@ class Setup:
     env: dict[str, str]
 
     def source(self) -> dict[str, Any]:
-        """The SASL listener, with the SSL key password planted too (unused by SASL_PLAINTEXT, but configured)."""
+        """The SASL listener (the TLS key password is searched for by test_backup_tls, against the mTLS listener)."""
         assert self.kafka.sasl_bootstrap is not None
         return {
             "bootstrap_servers": self.kafka.sasl_bootstrap,
@@ -94,7 +93,6 @@ class Setup:
                 "sasl_mechanism": "SCRAM-SHA-512",
                 "sasl_username": "alice",
                 "sasl_password": SASL_USERS["alice"],
-                "ssl_key_password": SSL_KEY_PASSWORD,
             },
         }
 
@@ -141,7 +139,6 @@ def setup(kafka: KafkaEndpoint, s3_server: StorageServer, tmp_path_factory: pyte
     config_creds, env_creds = sts_credentials(s3_server), sts_credentials(s3_server)
     values = {
         "sasl password": SASL_USERS["alice"],
-        "ssl key password": SSL_KEY_PASSWORD,
         "otlp header": OTLP_HEADER,
         "gcs token": GCS_TOKEN,
         "url secret": URL_SECRET,

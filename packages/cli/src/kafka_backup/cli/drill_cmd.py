@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from kafka_backup.cli.backup_cmd import install_stop_handlers
+from kafka_backup.cli.error_line import emit_error
 from kafka_backup.cli.errors import EXIT_FAILED, handle_errors
 from kafka_backup.cli.locate import job_config
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
@@ -138,5 +139,8 @@ def drill(
         click.echo(
             f"warning: scratch topics {report.scratch_prefix}* could not be deleted: {report.cleanup_error}", err=True
         )
+    if report.failure is not None:  # the drill could not run to its end: say why in the one error line
+        failure = report.failure
+        emit_error(failure.code, failure.message, failure.hint, EXIT_FAILED, as_json=False)
     if not report.passed:
         sys.exit(EXIT_FAILED)

@@ -141,7 +141,7 @@ def telemetry_session(
         server = serve_metrics(
             telemetry.registry, host=listen[0], port=listen[1], path=path, checks=checks, bind_hint=_bind_hint(options)
         )
-        click.echo(f"serving metrics at {server.url}", err=True)
+        click.echo(f"serving metrics at {server.url}{server.path}", err=True)
     try:
         yield telemetry
     finally:

@@ -17,6 +17,26 @@ from collections.abc import Mapping
 _BROKER_KEYS = ("bootstrap.servers", "metadata.broker.list")
 _ACTIVE_MECHANISMS = ("OAUTHBEARER", "GSSAPI")
 _CREATE_FAILED = re.compile(r"^Failed to create (producer|consumer): ")
+_OPENSSL_REASON = re.compile(r"routines::([^:(]+)")
+_FILE_PROBLEMS = {
+    "ssl.key.location failed": (
+        "the client private key cannot be loaded",
+        "check security.ssl_key_password, which an encrypted key needs, and that ssl_key_location is the PEM key "
+        "of ssl_certificate_location",
+    ),
+    "ssl.certificate.location failed": (
+        "the client certificate cannot be loaded",
+        "security.ssl_certificate_location must be a PEM certificate",
+    ),
+    "ssl.ca.location failed": (
+        "the CA certificates cannot be loaded",
+        "security.ssl_ca_location must hold PEM certificates",
+    ),
+    "Private key check failed": (
+        "the client key does not match its certificate",
+        "set security.ssl_key_location to the key of ssl_certificate_location",
+    ),
+}
 _SILENT = logging.getLogger("kafka_backup.engine.client_check")
 _SILENT.addHandler(logging.NullHandler())
 _SILENT.propagate = False
@@ -53,3 +73,13 @@ def client_config_problem(conf: Mapping[str, object]) -> str | None:
     else:
         return None
     return _CREATE_FAILED.sub("", problem)
+
+
+def explain_client_problem(problem: str) -> tuple[str, str] | None:
+    """A TLS file OpenSSL refused (a wrong key password, a key of another certificate), as (what, hint) in the
+    config's terms instead of librdkafka's property names; None for any other problem."""
+    for needle, (what, hint) in _FILE_PROBLEMS.items():
+        if needle in problem:
+            match = _OPENSSL_REASON.search(problem)
+            return f"{what}: {match.group(1).strip() if match else problem}", hint
+    return None

@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeVar
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, ConfigSource, OffsetSpec
 
+from kafka_backup.engine.client_check import explain_client_problem
 from kafka_backup.engine.config import KafkaConfig
 from kafka_backup.engine.errors import (
     ConfigError,
@@ -154,37 +155,15 @@ def translate(exc: KafkaException, trap: ErrorTrap | None, action: str, bootstra
     return KafkaOperationError(f"Kafka request failed while trying to {action}: {reason}")
 
 
-_CLIENT_FILE_PROBLEMS = {
-    "ssl.key.location failed": (
-        "the client private key cannot be loaded",
-        "check security.ssl_key_password, which an encrypted key needs, and that ssl_key_location is the PEM key "
-        "of ssl_certificate_location",
-    ),
-    "ssl.certificate.location failed": (
-        "the client certificate cannot be loaded",
-        "security.ssl_certificate_location must be a PEM certificate",
-    ),
-    "ssl.ca.location failed": (
-        "the CA certificates cannot be loaded",
-        "security.ssl_ca_location must hold PEM certificates",
-    ),
-    "Private key check failed": (
-        "the client key does not match its certificate",
-        "set security.ssl_key_location to the key of ssl_certificate_location",
-    ),
-}
-
-
 def client_config_error(exc: KafkaException) -> ConfigError:
     """librdkafka refused to create a client (a setting it rejects, a PEM file it cannot load): a config error,
     raised before any connection. The file checks in :class:`~kafka_backup.engine.config.SecurityConfig` catch
     most of these first; what is left is content OpenSSL rejects (a wrong key password, a key of another cert)."""
     err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
     text = (err.str() if err else str(exc)).removeprefix("Failed to create admin client: ")
-    for needle, (what, hint) in _CLIENT_FILE_PROBLEMS.items():
-        if needle in text:
-            match = _OPENSSL_REASON.search(text)
-            return ConfigError(f"{what}: {match.group(1).strip() if match else text}", hint=hint)
+    explained = explain_client_problem(text)
+    if explained is not None:
+        return ConfigError(explained[0], hint=explained[1])
     return ConfigError(f"the Kafka client configuration is invalid: {text}", hint="check client_config and security")
 
 

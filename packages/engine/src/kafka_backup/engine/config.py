@@ -33,7 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from kafka_backup.engine.client_check import client_config_problem
+from kafka_backup.engine.client_check import client_config_problem, explain_client_problem
 from kafka_backup.engine.errors import ConfigError
 from kafka_backup.engine.names import Id, Patterns
 from kafka_backup.engine.store.options import StorageSettings, check_url, credential_values, reject_url_credentials
@@ -131,9 +131,7 @@ class SecurityConfig(_Model):
             return value
         problem = _unusable_pem(Path(value), directory_ok=is_ca)
         if problem:
-            raise PydanticCustomError(
-                "tls_file", "{path} {problem} (fix the path of this PEM file)", {"path": value, "problem": problem}
-            )
+            raise invalid(f"{value} {problem}", "fix the path of this PEM file")
         return value
 
     @model_validator(mode="after")
@@ -144,20 +142,14 @@ class SecurityConfig(_Model):
             if getattr(self, name) is not None
         ]
         if given and self.protocol not in _TLS_PROTOCOLS:
-            raise PydanticCustomError(
-                "tls_protocol",
-                "{keys} set, but protocol {protocol} does not use TLS (set protocol: SSL or SASL_SSL, or remove them)",
-                {"keys": ", ".join(given), "protocol": self.protocol},
+            raise invalid(
+                f"{', '.join(given)} set, but protocol {self.protocol} does not use TLS",
+                "set protocol: SSL or SASL_SSL, or remove them",
             )
         if (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
-            raise PydanticCustomError(
-                "tls_pair",
-                "ssl_certificate_location and ssl_key_location go together (give both for mTLS, or neither)",
-            )
+            raise invalid("ssl_certificate_location and ssl_key_location go together", "give both for mTLS, or neither")
         if self.ssl_key_password is not None and self.ssl_key_location is None:
-            raise PydanticCustomError(
-                "tls_pair", "ssl_key_password is set without ssl_key_location (name the encrypted key, or remove it)"
-            )
+            raise invalid("ssl_key_password is set without ssl_key_location", "name the encrypted key, or remove it")
         return self
 
     @model_validator(mode="after")
@@ -226,6 +218,9 @@ class KafkaConfig(_Model):
         if problem:
             for secret in self.secrets():
                 problem = problem.replace(secret, "***")
+            explained = explain_client_problem(problem)
+            if explained is not None:
+                raise invalid(*explained)
             raise invalid(f"librdkafka rejects the client settings: {problem}", "fix client_config or security")
         return self
 

@@ -174,6 +174,8 @@ class DrillReport:
     stopped: bool = False
     error: str | None = None
     """Why the drill could not run to the end (the score is then 0)."""
+    failure: BackupError | None = field(default=None, repr=False, compare=False)
+    """The error behind ``error``, for the CLI's error line (code, message, hint); not part of the report's JSON."""
     backup_completed_at: int | None = None
     backup_age_s: float | None = None
     backup_status: str | None = None
@@ -493,6 +495,7 @@ class DrillRun:
                 raise
             except BackupError as exc:
                 r.error = f"{exc.code}: {exc}"
+                r.failure = exc
                 log.error("drill_step_failed", drill=r.drill, backup_id=r.backup_id, error=r.error)
             finally:
                 r.duration_s = time.monotonic() - started
