@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import inspect
+import pkgutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,7 +50,7 @@ class TestErrorTree:
         assert list(codes) == sorted(set(codes))
 
     def test_codes_follow_new_subclasses(self) -> None:
-        """A subclass defined later (as drill.py does) is in the set from then on."""
+        """A subclass defined later (a test's, a plug-in's) is in the set from then on."""
 
         class LateError(StorageError):
             code = "LATE_TEST_ERROR"
@@ -59,6 +61,20 @@ class TestErrorTree:
         del LateError
         gc.collect()  # a class lives in __subclasses__() until collected: leave no stray code for other tests
         assert "LATE_TEST_ERROR" not in BackupError.codes()
+
+    def test_every_engine_error_class_is_declared_in_errors_py(self) -> None:
+        """A run zeroes the series of ``BackupError.codes()``, which sees only imported classes: a class declared
+        in a module the run does not import (drill.py's once) had no zero series in a backup's scrape."""
+        import kafka_backup.engine  # noqa: PLC0415
+
+        for module in pkgutil.walk_packages(kafka_backup.engine.__path__, "kafka_backup.engine."):
+            importlib.import_module(module.name)
+        elsewhere = [
+            f"{cls.__module__}.{cls.__name__}"
+            for cls in BackupError.family()
+            if cls.__module__.startswith("kafka_backup.") and cls.__module__ != errors.__name__
+        ]
+        assert elsewhere == []
 
     def test_storage_error_types_and_the_retried_ones(self) -> None:
         """The storage categories are the storage classes' error types; the retried ones those marked retryable."""

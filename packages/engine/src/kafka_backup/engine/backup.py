@@ -236,6 +236,8 @@ class BackupRun:
         self.worker_id: WorkerId | None = None
         self._subscribed_at: float | None = None
         self._said_waiting = False
+        self._instance_id: str | None = None
+        """The ``group.instance.id`` this worker joined with (static membership), None for a dynamic member."""
         self._snapshot_finished = False
         """Set once a snapshot run has recorded the snapshot complete; a snapshot run that ends without it (SIGTERM
         before the end) is ``stopped``, not a success."""
@@ -329,6 +331,7 @@ class BackupRun:
             "on_commit": self._on_commit,
         }
         instance_id = self.worker_id.instance_id(subscription) if self.worker_id is not None else None
+        self._instance_id = instance_id
         if instance_id is not None:
             # static membership: a restarted worker takes its partitions back at once (see worker_id.py)
             conf["group.instance.id"] = instance_id
@@ -927,8 +930,11 @@ class BackupRun:
         except KafkaException as exc:
             log.warning("backup_state_not_written", backup_id=self.backup_id, state="stopped", error=str(exc))
             return
-        if members:
-            log.info("backup_state_left_running", backup_id=self.backup_id, other_workers=len(members))
+        # a static member stays in the group after a clean close, until its session expires: this worker is not
+        # "another worker"
+        others = [m for m in members if self._instance_id is None or m.group_instance_id != self._instance_id]
+        if others:
+            log.info("backup_state_left_running", backup_id=self.backup_id, other_workers=len(others))
             return
         stopped = now_ms()
         manifest = replace(self._backup_manifest, status="stopped", stopped_at=stopped, updated_at=stopped)

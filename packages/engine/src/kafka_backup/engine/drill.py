@@ -40,7 +40,13 @@ from pydantic import Field
 from kafka_backup.engine.cluster import Cluster, select, translate
 from kafka_backup.engine.completeness import Shortfall, assess
 from kafka_backup.engine.config import KafkaConfig, StorageConfig, _Model
-from kafka_backup.engine.errors import BackupError, ConfigError, KafkaOperationError, StorageNotFoundError
+from kafka_backup.engine.errors import (
+    BackupError,
+    ConfigError,
+    KafkaOperationError,
+    NothingToVerifyError,
+    StorageNotFoundError,
+)
 from kafka_backup.engine.manifest import BackupManifest, PartitionManifest, SegmentEntry, now_ms
 from kafka_backup.engine.names import Id
 from kafka_backup.engine.restore import RestoreRun, read_backup_manifest
@@ -64,12 +70,6 @@ DEFECT_CAP = 50.0
 RTO_CAP = 25.0
 
 Result = Literal["pass", "fail", "partial"]
-
-
-class NothingToVerifyError(BackupError):
-    """The drilled selection holds no records: a drill that verified nothing must not pass."""
-
-    code = "DRILL_NOTHING_TO_VERIFY"
 
 
 class DrillConfig(_Model):

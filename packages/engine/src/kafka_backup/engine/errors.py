@@ -225,3 +225,10 @@ class WorkerIdInUseError(BackupError):
 
     code = "WORKER_ID_IN_USE"
     exit_code = 2
+
+
+class NothingToVerifyError(BackupError):
+    """The drilled selection holds no records: a drill that verified nothing must not pass. (Declared here with
+    every other code, so every run zeroes its series: ``BackupError.codes()`` sees only imported classes.)"""
+
+    code = "DRILL_NOTHING_TO_VERIFY"

@@ -437,11 +437,16 @@ def gate(
 ) -> tuple[Shortfall, ...]:
     """The completeness gate, before anything is created or produced: a defective manifest of the selection
     (unreadable, or counts that disagree with its segments: next_offset, or a selected segment's footer) stops the
-    restore (``BACKUP_CORRUPT``); anything else the backup lacks for it stops it too (``BACKUP_INCOMPLETE``) unless
+    restore (``BACKUP_CORRUPT``; a selected segment missing or of the wrong size: ``SEGMENT_MISSING``,
+    ``SEGMENT_SIZE_MISMATCH``); anything else the backup lacks for it stops it too (``BACKUP_INCOMPLETE``) unless
     ``allow_partial`` accepts it, and is then returned: what the restore leaves out."""
     relevant = assessment.relevant([p.source for p in parts])
-    segments = [(p.source, s.entry) for p in parts for s in p.segments]
-    defects = [f for f in relevant if f.defective] + count_mismatches(store, config.backup_id, segments)
+    defects = [f for f in relevant if f.defective]
+    if not defects:
+        # a missing or short segment is named by its own code (one stat each) before the footers are read
+        check_segments(store, [s.entry for p in parts for s in p.segments])
+        segments = [(p.source, s.entry) for p in parts for s in p.segments]
+        defects = count_mismatches(store, config.backup_id, segments)
     if defects:
         raise IntegrityError(
             f"backup '{config.backup_id}' has defective manifests for the selection: "
@@ -853,8 +858,7 @@ class RestoreRun:
         backup = read_backup_manifest(self.store, self.backup_id)
         check_selection(self.config, backup)  # what the backup alone refutes fails before connecting
         cluster = Cluster(self.config.target, self._admin_extra(), guard=self.guard)
-        plan = build_plan(self.config, self.store, cluster.topic_partitions(), backup)
-        check_segments(self.store, [s.entry for p in plan.partitions for s in p.segments])
+        plan = build_plan(self.config, self.store, cluster.topic_partitions(), backup)  # its gate stats segments
         plan = refine_estimates(plan, self.config, self.store)
         return replace(plan, occupied=target_occupancy(cluster, plan))
 
