@@ -11,7 +11,7 @@ import typing
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator, PlainValidator, WrapValidator
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -36,7 +36,14 @@ def _type_name(annotation: Any) -> str:
             " (optional)" if type(None) in args else ""
         )
     if origin is typing.Annotated:
-        return _type_name(args[0])
+        # a validator that accepts more than the Python type (ISO times for epoch ms) says so in json_schema_input_type
+        accepted = [
+            m.json_schema_input_type
+            for m in args[1:]
+            if isinstance(m, BeforeValidator | PlainValidator | WrapValidator)
+            and m.json_schema_input_type is not PydanticUndefined
+        ]
+        return _type_name(accepted[-1] if accepted else args[0])
     if origin in (list, tuple):
         return f"list of {_type_name(args[0])}" if args else "list"
     if origin is dict:
@@ -60,19 +67,24 @@ def _default(field: FieldInfo) -> str:
     return f"`{field.default!r}`"
 
 
-def _section_model(annotation: Any) -> type[BaseModel] | None:
+def _section_model(annotation: Any) -> tuple[type[BaseModel], str] | None:
+    """The model of a section, with the separator its keys follow (``[].`` for the items of a list of sections)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
+        return annotation, "."
+    if typing.get_origin(annotation) is list:
+        item = _section_model(typing.get_args(annotation)[0])
+        if item is not None:
+            return item[0], "[]."
     return None
 
 
 def _rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, str]]:
     for name, field in model.model_fields.items():
-        key = f"{prefix}{name}"
+        key = f"{prefix}{field.alias or name}"  # as users write it: `from`, not the attribute `from_`
         yield (key, _type_name(field.annotation), _default(field), (field.description or "").replace("|", "\\|"))
         nested = _section_model(field.annotation)
         if nested is not None:
-            yield from _rows(nested, f"{key}.")
+            yield from _rows(nested[0], f"{key}{nested[1]}")
 
 
 def render_model(title: str, model: type[BaseModel]) -> str:

@@ -6,8 +6,9 @@ secrets are ``SecretStr``. Command-line flags override the common keys (see ``ka
 Decisions a user should know about:
 
 - Time bounds are inclusive at the millisecond: ``from <= timestamp <= to``. They are epoch milliseconds or
-  ISO-8601; an ISO time without a UTC offset is read as UTC, and sub-millisecond digits that are not zero are an
-  error (they cannot be honoured). Records without a timestamp (-1) are outside every window.
+  ISO-8601; an ISO time without a UTC offset is read as UTC, a date alone as its midnight UTC, and sub-millisecond
+  digits that are not zero are an error (they cannot be honoured). Records without a timestamp (-1) are outside every
+  window.
 - Offset ranges are inclusive at both ends, like the time window.
 - ``partition_map`` maps source partitions to target partitions per source topic; partitions it does not list keep
   their number. Two source partitions may map to the same target partition (merged in source partition order).
@@ -27,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
@@ -40,7 +41,10 @@ _TIME_HINT = "give epoch milliseconds or an ISO-8601 time such as 2026-01-01T00:
 
 
 def parse_timestamp(value: object) -> int:
-    """Epoch milliseconds from an int, a digit string, or an ISO-8601 string (UTC when no offset is given)."""
+    """Epoch milliseconds from an int, a digit string, or an ISO-8601 string (UTC when no offset is given).
+
+    YAML turns an unquoted ISO time into a ``datetime`` and an unquoted date into a ``date`` (midnight UTC): both are
+    accepted, so quoting never changes the meaning."""
     if isinstance(value, bool):
         raise invalid("expected epoch milliseconds or an ISO-8601 time", _TIME_HINT)
     if isinstance(value, int):
@@ -49,6 +53,8 @@ def parse_timestamp(value: object) -> int:
         if value.microsecond % 1000:
             raise invalid("sub-millisecond precision cannot be honoured; give milliseconds at most", _TIME_HINT)
         return _dt_ms(value if value.tzinfo else value.replace(tzinfo=UTC))
+    if isinstance(value, date):
+        return _dt_ms(datetime(value.year, value.month, value.day, tzinfo=UTC))
     if isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"-?\d+", text):
@@ -70,14 +76,20 @@ def _dt_ms(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
-Timestamp = Annotated[int, BeforeValidator(parse_timestamp)]
+Timestamp = Annotated[int, BeforeValidator(parse_timestamp, json_schema_input_type=int | str)]
+"""Epoch milliseconds, given as such or as an ISO-8601 time (see :func:`parse_timestamp`)."""
 
 
 class TimeWindow(_Model):
     """Point-in-time selection: records with ``from <= timestamp <= to`` (ms; either end may be left open)."""
 
-    from_: Timestamp | None = Field(None, alias="from", description="Earliest timestamp, inclusive.")
-    to: Timestamp | None = Field(None, description="Latest timestamp, inclusive.")
+    from_: Timestamp | None = Field(
+        None,
+        alias="from",
+        description="Earliest record timestamp, inclusive: epoch milliseconds or an ISO-8601 time (UTC when it "
+        "names no offset).",
+    )
+    to: Timestamp | None = Field(None, description="Latest record timestamp, inclusive; written like `from`.")
 
     @model_validator(mode="after")
     def _ordered(self) -> TimeWindow:
