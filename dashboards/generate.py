@@ -71,6 +71,19 @@ def quantiles(metric: str, by: str, legend: str, *levels: float) -> tuple[Query,
     )
 
 
+def run_quantiles(metric: str, by: str, legend: str, *levels: float) -> tuple[Query, ...]:
+    """Quantiles of a histogram observed once per run (or per partition of one run): a one-shot process's series is
+    born holding its observations, so ``rate()`` over it is zero and the quantile NaN. The cumulative buckets' highest
+    value in the dashboard's range, summed over processes, is the distribution of the runs in that range."""
+    return tuple(
+        q(
+            f"histogram_quantile({level}, sum by (le, {by}) (max_over_time({metric}_bucket[$__range])))",
+            f"p{round(level * 100)} {legend}",
+        )
+        for level in levels
+    )
+
+
 def stat(title: str, query: Query, unit: str, description: str, **defaults: Any) -> Panel:
     return Panel(
         title, (query,), unit, "stat", 6, 4, description, {"reduceOptions": {"calcs": ["lastNotNull"]}}, defaults
@@ -172,20 +185,15 @@ ROWS: tuple[Row, ...] = (
             ),
             Panel(
                 "Compression ratio over time",
-                (
-                    q(
-                        f"sum by (backup_id) (rate(kafka_backup_uncompressed_bytes_total{{{BACKUP}}}[{RATE}])) / "
-                        f"sum by (backup_id) (rate(kafka_backup_compressed_bytes_total{{{BACKUP}}}[{RATE}]))",
-                        "{{backup_id}}",
-                    ),
-                ),
+                (q(f"max by (backup_id) (kafka_backup_compression_ratio{{{BACKUP}}})", "{{backup_id}}"),),
                 "suffix:x",
-                description="Uncompressed over compressed segment bytes written in each interval.",
+                description="Uncompressed over compressed bytes of the segments each run has written so far (a "
+                "ratio of byte rates would be 0/0 for a one-shot run scraped only after its last write).",
             ),
             Panel(
                 "Backup duration",
                 (
-                    *quantiles("kafka_backup_duration_seconds", "backup_id", "{{backup_id}}", 0.5, 0.95),
+                    *run_quantiles("kafka_backup_duration_seconds", "backup_id", "{{backup_id}}", 0.5, 0.95),
                     q(
                         f"sum by (backup_id, status) "
                         f"(increase(kafka_backup_duration_seconds_count{{{BACKUP}}}[{RATE}]))",
@@ -331,7 +339,7 @@ ROWS: tuple[Row, ...] = (
             ),
             Panel(
                 "Restore duration",
-                quantiles("kafka_restore_duration_seconds", "backup_id", "{{backup_id}}", 0.5, 0.95),
+                run_quantiles("kafka_restore_duration_seconds", "backup_id", "{{backup_id}}", 0.5, 0.95),
                 "s",
                 width=24,
                 height=6,
@@ -357,14 +365,16 @@ ROWS: tuple[Row, ...] = (
             ),
             Panel(
                 "Offset reset duration",
-                quantiles("kafka_offset_reset_duration_seconds", "consumer_group", "{{consumer_group}}", 0.5, 0.95),
+                run_quantiles("kafka_offset_reset_duration_seconds", "consumer_group", "{{consumer_group}}", 0.5, 0.95),
                 "s",
                 width=8,
                 description="Whole offset reset per consumer group.",
             ),
             Panel(
                 "Per-partition reset latency",
-                quantiles("kafka_offset_reset_latency_seconds", "consumer_group", "{{consumer_group}}", 0.5, 0.9, 0.99),
+                run_quantiles(
+                    "kafka_offset_reset_latency_seconds", "consumer_group", "{{consumer_group}}", 0.5, 0.9, 0.99
+                ),
                 "s",
                 width=8,
                 description="Latency of one partition's offset reset (p50, p90, p99 as in the reference).",

@@ -42,12 +42,15 @@ def run_backup(
     *args: str,
     env: Mapping[str, str] | None = None,
     timeout_s: float = 120.0,
+    config: Mapping[str, object] | None = None,
 ) -> BackupResult:
-    """Back up ``topic`` with the CLI in a child process (its own telemetry, as a user runs it)."""
+    """Back up ``topic`` with the CLI in a child process (its own telemetry, as a user runs it); ``config``: more
+    keys of the job (merged into its sections)."""
     backup_id = f"obs-{uuid.uuid4().hex[:8]}"
     root = workdir / "storage"
     config_path = workdir / f"{backup_id}.yaml"
-    config_path.write_text(yaml.safe_dump(backup_config(kafka.bootstrap, backup_id, root, [topic])))
+    job = backup_config(kafka.bootstrap, backup_id, root, [topic], **(config or {}))
+    config_path.write_text(yaml.safe_dump(job))
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     child_env.update(env or {})
     started = time.time()

@@ -53,7 +53,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from opentelemetry import trace
 
 from kafka_backup.engine.backup_progress import BackupProgress, ProgressTracker
-from kafka_backup.engine.cluster import Cluster, translate
+from kafka_backup.engine.cluster import SETTLING_CODES, Cluster, translate
 from kafka_backup.engine.config import BackupConfig
 from kafka_backup.engine.errors import (
     BackupError,
@@ -529,7 +529,7 @@ class BackupRun:
         if part.chunks or part.flushes:
             self._commit(part, part.last_offset + 1)
         assert self._cluster is not None
-        start = self._cluster.start_offsets([TopicPartition(*tp)])[tp]
+        start = self._cluster.start_offsets([TopicPartition(*tp)], also=SETTLING_CODES)[tp]
         self._record_retention_gap(part, start)
         self.consumer.seek(TopicPartition(tp[0], tp[1], part.manifest.next_offset))
 
@@ -766,7 +766,8 @@ class BackupRun:
     def _take_ownership(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
         tps: list[TP] = [(tp.topic, tp.partition) for tp in partitions]
         assert self._cluster is not None
-        log_starts = self._cluster.start_offsets([TopicPartition(*tp) for tp in tps])
+        # assigned by the coordinator, so they exist: a leader not serving them yet (a broker restart) is waited for
+        log_starts = self._cluster.start_offsets([TopicPartition(*tp) for tp in tps], also=SETTLING_CODES)
         positions = []
         for tp in tps:
             manifest = self._read_manifest(*tp)

@@ -147,8 +147,10 @@ def translate(exc: KafkaException, trap: ErrorTrap | None, action: str, bootstra
             hint="check source.security (protocol, sasl_mechanism, sasl_username, sasl_password)",
         )
     if code in _CONNECTION_CODES or (trap and trap.last and trap.last.code() in _CONNECTION_CODES):
+        # the request's own error when it is not the connection's (the trap's last error can be older)
+        own = f" (the request failed with {err.name()})" if err is not None and code not in _CONNECTION_CODES else ""
         return KafkaConnectionError(
-            f"cannot reach Kafka at {bootstrap} to {action}",
+            f"cannot reach Kafka at {bootstrap} to {action}{own}",
             hint="check bootstrap_servers, the network and the security protocol",
         )
     reason = err.str() if err else str(exc)
@@ -165,6 +167,21 @@ def client_config_error(exc: KafkaException) -> ConfigError:
     if explained is not None:
         return ConfigError(explained[0], hint=explained[1])
     return ConfigError(f"the Kafka client configuration is invalid: {text}", hint="check client_config and security")
+
+
+SETTLING_CODES = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError._NOENT,  # librdkafka's "Failed to query partition leaders: No leaders found"
+    }
+)
+"""What ListOffsets answers for a partition that exists but whose leader is not serving it yet: a fresh topic's, or
+any partition's right after a broker restart (the broker has not loaded it). Retried, through the outage guard, for
+partitions known to exist (just created, or just assigned by the group coordinator)."""
 
 
 class Cluster:
@@ -311,8 +328,10 @@ class Cluster:
     def end_offsets(self, partitions: list[TopicPartition], read_committed: bool) -> dict[tuple[str, int], int]:
         return self.offsets(partitions, OffsetSpec.latest(), read_committed)  # type: ignore[no-untyped-call]
 
-    def start_offsets(self, partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
-        return self.offsets(partitions, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
+    def start_offsets(
+        self, partitions: list[TopicPartition], *, also: Collection[int] = ()
+    ) -> dict[tuple[str, int], int]:
+        return self.offsets(partitions, OffsetSpec.earliest(), also=also)  # type: ignore[no-untyped-call]
 
     def delete_records(self, before: Mapping[tuple[str, int], int]) -> dict[tuple[str, int], int]:
         """Kafka's delete-records: drop every record below ``before[(topic, partition)]``; returns the new low

@@ -53,11 +53,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import NewTopic, OffsetSpec
 from opentelemetry import trace
 
-from kafka_backup.engine.cluster import Cluster, Selection, select
+from kafka_backup.engine.cluster import SETTLING_CODES, Cluster, Selection, select
 from kafka_backup.engine.completeness import Assessment, Shortfall, assess, count_mismatches
 from kafka_backup.engine.errors import (
     BackupError,
@@ -707,19 +707,10 @@ def chains(partitions: Iterable[PartitionPlan]) -> list[list[PartitionPlan]]:
     return list(groups.values())
 
 
-_SETTLING = {
-    KafkaError.NOT_LEADER_FOR_PARTITION,
-    KafkaError.LEADER_NOT_AVAILABLE,
-    KafkaError.UNKNOWN_TOPIC_OR_PART,
-    KafkaError._UNKNOWN_PARTITION,
-    KafkaError._UNKNOWN_TOPIC,
-}
-
-
 def list_offsets(cluster: Cluster, tps: list[TP], spec: OffsetSpec) -> dict[TP, int]:
     """ListOffsets (read_uncommitted), retried while the partitions' leaders settle (fresh topics say NOT_LEADER) and
     through outages (see :mod:`~kafka_backup.engine.outage`)."""
-    return cluster.offsets([TopicPartition(*tp) for tp in tps], spec, read_committed=False, also=_SETTLING)
+    return cluster.offsets([TopicPartition(*tp) for tp in tps], spec, read_committed=False, also=SETTLING_CODES)
 
 
 # ---- the run ----------------------------------------------------------------------------------------------------
