@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -45,6 +46,20 @@ def start_worker(config_path: Path, log_path: Path, *args: str) -> subprocess.Po
             # per-partition assignment lines are debug: the two-worker test reads them
             env={**os.environ, "KAFKA_BACKUP_LOG_FORMAT": "json", "KAFKA_BACKUP_LOG_LEVEL": "info,kafka_backup=debug"},
         )
+
+
+def backup_once(config_path: Path, timeout: float = 300) -> dict[str, Any]:
+    """``kafka-backup backup --json`` to its end (exit 0 asserted); its summary."""
+    run = subprocess.run(
+        [sys.executable, "-m", "kafka_backup.cli", "backup", "--config", str(config_path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    summary: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    return summary
 
 
 def committed_segments(root: Path, backup_id: str, topic: str) -> int:
@@ -111,15 +126,7 @@ class TestKillDuringBackup:
             worker.wait()
         killed_at = committed_segments(tmp_path / "store", "crash", topic_name)
         assert killed_at < 120, "the first run finished before the kill; the test proved nothing"
-        rerun = subprocess.run(
-            [sys.executable, "-m", "kafka_backup.cli", "backup", "--config", str(config), "--json"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert rerun.returncode == 0, rerun.stderr[-3000:]
-        summary = json.loads(rerun.stdout.strip().splitlines()[-1])
+        summary = backup_once(config)
         assert 0 < summary["records"] < 120_000
         assert_exact(kafka, tmp_path / "store", "crash", topic_name)
 
@@ -219,14 +226,7 @@ class TestRestartAfterCrash:
             config = tmp_path / f"{store}.yaml"
             cfg = backup_config(kafka.bootstrap, "moved", tmp_path / store, [topic])
             config.write_text(yaml.safe_dump(cfg))
-            run = subprocess.run(
-                [sys.executable, "-m", "kafka_backup.cli", "backup", "--config", str(config), "--json"],
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
-            assert run.returncode == 0, run.stderr[-3000:]
+            backup_once(config, timeout=120)
             assert_exact(kafka, tmp_path / store, "moved", topic)
 
 

@@ -13,7 +13,7 @@ import click
 from kafka_backup.cli.errors import handle_errors
 from kafka_backup.cli.progress import ProgressLine, wants_progress
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
-from kafka_backup.cli.summary import backup_block, human_bytes, plural
+from kafka_backup.cli.summary import backup_block, counted, human_bytes
 from kafka_backup.engine.backup import BackupRun, BackupSummary, summary_json
 from kafka_backup.engine.backup_progress import BackupProgress
 from kafka_backup.engine.config import BackupConfig, load_config
@@ -40,9 +40,9 @@ def show_backup_progress(line: ProgressLine, p: BackupProgress) -> None:
     rate = f"{p.rate:,.0f} rec/s"
     if p.total is None:
         lag = "lag -" if p.lag is None else f"lag {p.lag:,}"
-        info = f"{plural(p.records, 'record')}  {human_bytes(p.bytes)}  {lag}  {rate}"
+        info = f"{counted(p.records, 'record')}  {human_bytes(p.bytes)}  {lag}  {rate}"
     else:
-        done = f"{p.partitions_done}/{plural(p.partitions, 'partition')}"
+        done = f"{p.partitions_done}/{counted(p.partitions, 'partition')}"
         info = f"{p.records:,}/{p.total:,} records  {human_bytes(p.bytes)}  {done}  {rate}"
     line.update(p.records, p.total, info)
     if p.total is not None and p.partitions and p.partitions_done == p.partitions and p.records >= p.total:

@@ -11,7 +11,7 @@ import click
 
 from kafka_backup.cli.errors import handle_errors
 from kafka_backup.cli.locate import locate, storage_options
-from kafka_backup.cli.summary import human_bytes, plural
+from kafka_backup.cli.summary import counted, human_bytes
 from kafka_backup.engine.inventory import (
     describe_backup,
     execute_prune,
@@ -61,22 +61,22 @@ def render_description(d: dict[str, Any]) -> str:
         ),
         f"  created {d['created_at']}, completed {d['completed_at'] or '-'}{stopped}, source cluster "
         f"{d['source_cluster_id'] or '-'}",
-        f"  {plural(d['records'], 'record')}, {human_bytes(d['size_bytes'])} stored "
+        f"  {counted(d['records'], 'record')}, {human_bytes(d['size_bytes'])} stored "
         f"({human_bytes(d['uncompressed_bytes'])} uncompressed, {ratio} {d['compression']})",
         f"  time range {iso_ms(d['min_timestamp'])} .. {iso_ms(d['max_timestamp'])}",
         "  topics:",
     ]
     for name, t in d["topics"].items():
-        partitions = plural(t["partitions"], "partition") if "partitions" in t else "? partitions"
+        partitions = counted(t["partitions"], "partition") if "partitions" in t else "? partitions"
         lines.append(
-            f"    {name}: {partitions}, {plural(t['records'], 'record')}, {plural(t['segments'], 'segment')}, "
+            f"    {name}: {partitions}, {counted(t['records'], 'record')}, {counted(t['segments'], 'segment')}, "
             f"{human_bytes(t['size_bytes'])}, {iso_ms(t.get('min_timestamp'))} .. {iso_ms(t.get('max_timestamp'))}"
         )
         for p in t["partition_details"]:
-            gaps = f", {plural(len(p['gaps']), 'gap')}" if p["gaps"] else ""
+            gaps = f", {counted(len(p['gaps']), 'gap')}" if p["gaps"] else ""
             lines.append(
                 f"      {p['partition']:>4}: offsets [{p['start_offset']}, {p['next_offset']}), "
-                f"{plural(p['records'], 'record')}, {plural(p['segments'], 'segment')}, "
+                f"{counted(p['records'], 'record')}, {counted(p['segments'], 'segment')}, "
                 f"{human_bytes(p['size_bytes'])}{gaps}"
             )
     groups = d["consumer_groups"]

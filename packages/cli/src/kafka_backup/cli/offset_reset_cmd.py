@@ -14,7 +14,7 @@ import click
 from kafka_backup.cli.errors import handle_errors
 from kafka_backup.cli.locate import Located, check_id, locate, storage_options
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
-from kafka_backup.cli.summary import plural
+from kafka_backup.cli.summary import counted
 from kafka_backup.engine.cluster import Cluster
 from kafka_backup.engine.config import KafkaConfig
 from kafka_backup.engine.names import compile_patterns
@@ -118,8 +118,8 @@ def execute_cmd(
         click.echo(json.dumps({"restore_id": state.restore_id, "groups": [r.to_dict() for r in results]}))
     else:
         click.echo(render_table(resets))
-        partitions = plural(sum(r.partitions for r in results), "partition")
-        click.echo(f"reset {partitions} of {plural(len(results), 'consumer group')}")
+        partitions = counted(sum(r.partitions for r in results), "partition")
+        click.echo(f"reset {partitions} of {counted(len(results), 'consumer group')}")
 
 
 @offset_reset.command("script")

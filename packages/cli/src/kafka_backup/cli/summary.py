@@ -24,11 +24,6 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
-def plural(count: int, noun: str) -> str:
-    """``1 partition``, ``23 partitions``: :func:`counted` for nouns that take a plain ``s``."""
-    return counted(count, noun)
-
-
 def human_duration(seconds: float) -> str:
     """``5m 32s``, ``1h 2m 3s``, ``12.3s`` under a minute."""
     if seconds < 60:
@@ -62,6 +57,6 @@ def backup_block(summary: BackupSummary, ok: bool = True) -> str:
             ("Duration", duration),
             ("Throughput", f"{summary.records_per_sec:,.0f} records/sec"),
             ("Compressed", f"{human_bytes(summary.compressed_bytes)} ({summary.ratio:.1f}x ratio)"),
-            ("Stored", f"{plural(summary.segments, 'segment')}, {plural(summary.partitions, 'partition')}"),
+            ("Stored", f"{counted(summary.segments, 'segment')}, {counted(summary.partitions, 'partition')}"),
         ],
     )
