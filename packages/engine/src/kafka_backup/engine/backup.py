@@ -236,6 +236,8 @@ class BackupRun:
         self.worker_id: WorkerId | None = None
         self._subscribed_at: float | None = None
         self._said_waiting = False
+        self._stats_at = float("-inf")
+        """When librdkafka last delivered statistics (monotonic)."""
         self._instance_id: str | None = None
         """The ``group.instance.id`` this worker joined with (static membership), None for a dynamic member."""
         self._snapshot_finished = False
@@ -337,11 +339,30 @@ class BackupRun:
             conf["group.instance.id"] = instance_id
         if self.stats_cb is not None:
             conf["statistics.interval.ms"] = cfg.metrics.update_interval_ms
-            conf["stats_cb"] = self.stats_cb
+            conf["stats_cb"] = self._on_stats
         if self.kafka_logger is not None:
             conf["logger"] = self.kafka_logger
         conf.update({k: v for k, v in cfg.source.client_config.items() if k.startswith(("fetch.", "queued."))})
         return Consumer(conf)
+
+    def _on_stats(self, stats: str) -> None:
+        self._stats_at = time.monotonic()
+        if self.stats_cb is not None:
+            self.stats_cb(stats)
+
+    def _final_stats(self) -> None:
+        """Wait (at most one statistics interval, partitions paused) for librdkafka's next statistics: the client
+        metrics then count every record this run consumed, also in a run shorter than one interval."""
+        if self.stats_cb is None or self.consumer is None:
+            return
+        asked = time.monotonic()
+        deadline = asked + self.config.metrics.update_interval_ms / 1000 + 0.2
+        try:
+            self.consumer.pause(self.consumer.assignment())
+            while self._stats_at < asked and time.monotonic() < deadline:
+                self.consumer.poll(0.05)  # serves the callback; paused partitions deliver no records
+        except (KafkaException, RuntimeError) as exc:
+            log.debug("final_client_stats_skipped", backup_id=self.backup_id, error=str(exc))
 
     def _on_error(self, error: KafkaError) -> None:
         if error.code() in (KafkaError.FENCED_INSTANCE_ID, KafkaError._FENCED):
@@ -489,8 +510,11 @@ class BackupRun:
         topic, partition = part.key
         table = build_table(topic, partition, batch)
         reached_target = False
-        if part.target is not None and table.column("offset")[-1].as_py() >= part.target:
-            table = table.filter(pc.less(table.column("offset"), part.target))
+        # the target is an end offset (exclusive): the record just below it ends the partition at once, without the
+        # end-of-partition event an empty fetch brings only after fetch.wait.max.ms
+        if part.target is not None and table.column("offset")[-1].as_py() + 1 >= part.target:
+            if table.column("offset")[-1].as_py() >= part.target:
+                table = table.filter(pc.less(table.column("offset"), part.target))
             reached_target = True
         seg = self.config.segment
         while table.num_rows:
@@ -1026,6 +1050,7 @@ class BackupRun:
         if self._encoder is not None:
             self._encoder.shutdown(wait=True, cancel_futures=True)
         self._commit_kafka_offsets(synchronous=True)
+        self._final_stats()
         if self.consumer is not None:
             try:
                 self.consumer.close()

@@ -422,9 +422,9 @@ class BackupConfig(_Model):
         description="This worker's static group membership (`group.instance.id`): a worker restarted with the same id "
         "takes its partitions back at once, without waiting for its old session to time out. Default: "
         "`<hostname>-<n>`, n the lowest number no other running worker of this backup on this host holds. Two "
-        "workers running at once must not share an id. The broker sees `<worker_id>.<8 hex digits>`, a fingerprint of the "
-        "topics and partition counts: a worker restarted with other topics joins as a new member (after the old "
-        "one's session times out) instead of being handed the old topics' partitions.",
+        "workers running at once must not share an id. The broker sees `<worker_id>.<8 hex digits>`, a "
+        "fingerprint of the topics and partition counts: a worker restarted with other topics joins as a new "
+        "member (after the old one's session times out) instead of being handed the old topics' partitions.",
     )
 
     def secrets(self) -> list[str]:
