@@ -6,8 +6,9 @@ second. Each panel's query is then asked as Grafana asks it, a range query over 
 dashboard variables at "All"; a query without a single sample in that span is a panel that shows "No data" for a
 healthy job, and fails the test.
 
-The backup refreshes librdkafka's statistics every 100 ms and has enough records to last several of those, so the
-client-level panels (consumer lag, assigned partitions) have samples too.
+The backup refreshes librdkafka's statistics every 100 ms and writes small segments of enough records to last
+several scrapes, so the rate-based panels (storage write latency) and the client-level ones (consumer lag, assigned
+partitions) are scraped while it works, as a long-running service would be.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from observability.rules import rules, targets
 from rig.kafka import KafkaEndpoint, free_port
 from rig.prometheus import Prometheus
 
-RECORDS = 20_000
+RECORDS = 100_000
 LINGER_S = 4
 GROUP = "dash-billing"
 RATE_INTERVAL = "30s"
@@ -73,7 +74,13 @@ def runs(kafka: KafkaEndpoint, prometheus: Prometheus, tmp_path_factory: pytest.
     started = time.time()
     linger = ("--metrics-linger", str(LINGER_S))
     backup = run_backup(
-        kafka, workdir, topic, "--expose-metrics", backup_at, *linger, config={"metrics": {"update_interval_ms": 100}}
+        kafka,
+        workdir,
+        topic,
+        "--expose-metrics",
+        backup_at,
+        *linger,
+        config={"metrics": {"update_interval_ms": 100}, "segment": {"max_records": 2000}},
     )
     storage = f"file://{backup.root}"
     common = ("--backup-id", backup.backup_id, "--storage-url", storage, "--bootstrap-servers", kafka.bootstrap)
