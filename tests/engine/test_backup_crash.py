@@ -50,8 +50,13 @@ def start_worker(config_path: Path, log_path: Path, *args: str) -> subprocess.Po
 
 def backup_once(config_path: Path, timeout: float = 300) -> dict[str, Any]:
     """``kafka-backup backup --json`` to its end (exit 0 asserted); its summary."""
+    return run_json("backup", config_path, timeout=timeout)
+
+
+def run_json(command: str, config_path: Path, *extra: str, timeout: float = 300) -> dict[str, Any]:
+    """``kafka-backup <command> --config <path> --json`` to its end (exit 0 asserted); its JSON summary."""
     run = subprocess.run(
-        [sys.executable, "-m", "kafka_backup.cli", "backup", "--config", str(config_path), "--json"],
+        [sys.executable, "-m", "kafka_backup.cli", command, "--config", str(config_path), "--json", *extra],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from engine.restore_support import RECENT_TS, content, create_topic, make_backup, produce_records, read_topic
+from engine.test_backup_crash import run_json
 from rig.kafka import KafkaEndpoint
 
 RECORDS = 3000
@@ -34,16 +34,7 @@ def _restored(bootstrap: str, topic: str, partitions: int) -> int:
 
 
 def _run_cli(config: Path, *extra: str, timeout: float = 180) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "kafka_backup.cli", "restore", "--config", str(config), "--json", *extra],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return summary
+    return run_json("restore", config, *extra, timeout=timeout)
 
 
 class TestKillDuringRestore:
