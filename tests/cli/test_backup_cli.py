@@ -144,6 +144,15 @@ class TestBackupCliErrors:
         assert line.startswith("error[STORAGE_"), line
         assert "x/backup.json" in line
 
+    def test_session_timeout_the_broker_refuses(self, kafka: KafkaEndpoint, topic_name: str, tmp_path: Path) -> None:
+        """A session timeout below the broker's minimum (6 s): exit 2 at once naming the key, not a retry loop."""
+        create_topic(kafka.bootstrap, topic_name, 1)
+        data = backup_config(kafka.bootstrap, "short-session", tmp_path / "s", [topic_name], session_timeout_ms=3000)
+        result = run_cli("backup", "--config", str(write_config(tmp_path, data)))
+        assert result.returncode == 2, result.stderr[-2000:]
+        line = one_error_line(result.stderr)
+        assert line.startswith("error[CONFIG_INVALID]: the broker refused session_timeout_ms=3000"), line
+
     def test_missing_config_flag_is_usage_error(self) -> None:
         """No --config: click's usage error, exit 2."""
         result = run_cli("backup")

@@ -512,8 +512,9 @@ class BackupRun:
         reached_target = False
         # the target is an end offset (exclusive): the record just below it ends the partition at once, without the
         # end-of-partition event an empty fetch brings only after fetch.wait.max.ms
-        if part.target is not None and table.column("offset")[-1].as_py() + 1 >= part.target:
-            if table.column("offset")[-1].as_py() >= part.target:
+        last = table.column("offset")[-1].as_py()
+        if part.target is not None and last + 1 >= part.target:
+            if last >= part.target:
                 table = table.filter(pc.less(table.column("offset"), part.target))
             reached_target = True
         seg = self.config.segment
