@@ -74,3 +74,7 @@ def test_refused_broker_fails_fast_and_quietly(command: str, backup_root: Path, 
     # the first line of each kind, then one carrying the count of the repeats held back
     assert 1 <= len(refused) <= 6, f"{len(refused)} 'Connection refused' lines"
     assert sum(int(line.get("repeats_suppressed", 0)) for line in refused) > 0
+    if command == "drill":
+        # one connect timeout, not two: the scratch clean-up does not dial the cluster that just refused the restore
+        cleanup = [line for line in lines if line.get("event") == "drill_scratch_cleanup_failed"]
+        assert len(cleanup) == 1 and str(cleanup[0]["error"]).startswith("skipped"), cleanup

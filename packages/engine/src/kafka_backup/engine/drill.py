@@ -43,6 +43,7 @@ from kafka_backup.engine.config import KafkaConfig, StorageConfig, _Model
 from kafka_backup.engine.errors import (
     BackupError,
     ConfigError,
+    KafkaConnectionError,
     KafkaOperationError,
     NothingToVerifyError,
     StorageNotFoundError,
@@ -803,6 +804,14 @@ class DrillRun:
         r, cfg = self.report, self.config
         if cfg.keep:
             log.info("drill_scratch_kept", drill=r.drill, topics=r.scratch_topics)
+            return
+        if isinstance(r.failure, KafkaConnectionError):
+            # the cluster was unreachable a moment ago: a second attempt would only wait out another connect timeout
+            r.cleanup_error = (
+                f"skipped: the target cluster could not be reached; delete any topic named {r.scratch_prefix}* "
+                "once it is back"
+            )
+            log.error("drill_scratch_cleanup_failed", drill=r.drill, prefix=r.scratch_prefix, error=r.cleanup_error)
             return
         with _tracer.start_as_current_span("drill.cleanup", attributes={"drill": r.drill}):
             try:
