@@ -811,8 +811,20 @@ class DrillRun:
                 f"skipped: the target cluster could not be reached; delete any topic named {r.scratch_prefix}* "
                 "once it is back"
             )
-            log.error("drill_scratch_cleanup_failed", drill=r.drill, prefix=r.scratch_prefix, error=r.cleanup_error)
-            return
+        else:
+            self._delete_scratch()
+        if r.cleanup_error is not None:
+            log.error(
+                "drill_scratch_cleanup_failed",
+                drill=r.drill,
+                prefix=r.scratch_prefix,
+                topics=r.scratch_topics,
+                error=r.cleanup_error,
+            )
+
+    def _delete_scratch(self) -> None:
+        """Delete the scratch topics and wait until the cluster no longer lists them; failures go to cleanup_error."""
+        r, cfg = self.report, self.config
         with _tracer.start_as_current_span("drill.cleanup", attributes={"drill": r.drill}):
             try:
                 cluster = Cluster(cfg.target, {k: v for k, v in self.client_extra.items() if k == "logger"})
@@ -837,14 +849,6 @@ class DrillRun:
                 r.cleanup_error = str(translate(exc, None, "delete scratch topics", cfg.target.bootstrap_servers))
             except BackupError as exc:
                 r.cleanup_error = f"{exc.code}: {exc}"
-            if r.cleanup_error is not None:
-                log.error(
-                    "drill_scratch_cleanup_failed",
-                    drill=r.drill,
-                    prefix=r.scratch_prefix,
-                    topics=r.scratch_topics,
-                    error=r.cleanup_error,
-                )
 
 
 def _missing_records(
