@@ -2,7 +2,7 @@
 --variant base:ENCODER_THREADS=0 --variant pipelined:ENCODER_THREADS=1``.
 
 Each run is a fresh process (``python -m bench.ab --child``) that sets the module constants of
-``kafka_backup.engine.backup`` given for its variant, then runs the library backup of the topic with telemetry off.
+``kafka_backup.engine.backup.run`` given for its variant, then runs the library backup of the topic with telemetry off.
 Variants alternate (A B A B ...) and the report gives medians of wall time, CPU seconds and peak RSS, plus the
 median of the per-round wall ratios, which cancels slow phases of a shared machine better than a ratio of medians.
 """
@@ -22,13 +22,13 @@ from bench.measure import run
 
 
 def child(bootstrap: str, topic: str, store: Path, settings: list[str], cli: bool) -> None:
-    import kafka_backup.engine.backup as engine  # noqa: PLC0415 - after argument parsing, so --help stays fast
-    from kafka_backup.engine.config import BackupConfig  # noqa: PLC0415
+    import kafka_backup.engine.backup.run as engine  # noqa: PLC0415 - after argument parsing, so --help stays fast
+    from kafka_backup.engine.config.backup import BackupConfig  # noqa: PLC0415
 
     for setting in settings:
         name, _, value = setting.partition("=")
         if not hasattr(engine, name):
-            raise SystemExit(f"kafka_backup.engine.backup has no {name}")
+            raise SystemExit(f"kafka_backup.engine.backup.run has no {name}")
         setattr(engine, name, type(getattr(engine, name))(value))
     config = BackupConfig.model_validate(
         {

@@ -15,7 +15,7 @@ import yaml
 from confluent_kafka import Producer
 
 from engine.backup_helpers import backup_config
-from kafka_backup.engine.config import BackupConfig, MetricsConfig
+from kafka_backup.engine.config.backup import BackupConfig, MetricsConfig
 from rig.kafka import KafkaEndpoint, free_port, taken_port
 from rig.tricky import create_topic
 

@@ -27,7 +27,7 @@ from confluent_kafka import KafkaException, Producer
 
 from engine.restore_support import make_backup, numbered_topic
 from kafka_backup.cli.main import cli
-from kafka_backup.engine.client_check import client_config_problem, offline
+from kafka_backup.engine.kafka.client_check import client_config_problem, offline
 from rig.kafka import KafkaEndpoint
 
 LINE = re.compile(r"^error\[([A-Z_]+)\]: .+ \(.+\)$")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kafka_backup.cli import help_doc
-from kafka_backup.engine import config_doc
+from kafka_backup.engine.config import doc as config_doc
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -16,7 +16,7 @@ class TestGeneratedDocs:
     @pytest.mark.parametrize(
         ("name", "render", "command"),
         [
-            ("config.md", config_doc.render, "python -m kafka_backup.engine.config_doc > docs/config.md"),
+            ("config.md", config_doc.render, "python -m kafka_backup.engine.config.doc > docs/config.md"),
             ("cli.md", help_doc.render, "python -m kafka_backup.cli.help_doc > docs/cli.md"),
         ],
     )

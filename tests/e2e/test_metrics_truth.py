@@ -25,9 +25,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.backup_helpers import backup_config
+from kafka_backup.engine.catalog.validate import DEFECT_KINDS
 from kafka_backup.engine.errors import BackupError, StorageError
 from kafka_backup.engine.store.options import storage_options
-from kafka_backup.engine.validate import DEFECT_KINDS
 from kafka_backup.telemetry import CATALOG
 from rig.kafka import KafkaEndpoint, free_port
 from rig.storage import DEFAULT_BUCKET, StorageServer

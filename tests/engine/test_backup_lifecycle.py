@@ -13,8 +13,8 @@ from confluent_kafka.admin import AdminClient
 
 from engine.backup_helpers import backup_config, backup_rows
 from engine.test_backup_crash import committed_segments, start_worker, wait_for
-from kafka_backup.engine.backup import BackupRun
-from kafka_backup.engine.config import BackupConfig
+from kafka_backup.engine.backup.run import BackupRun
+from kafka_backup.engine.config.backup import BackupConfig
 from kafka_backup.telemetry.testing import MetricsCapture
 from rig.kafka import KafkaEndpoint, free_port
 from rig.tricky import create_topic, read_topic

@@ -15,8 +15,8 @@ import pytest
 from confluent_kafka import Producer
 
 from engine.backup_helpers import all_segment_files, backup_config, backup_rows, segment_rows
-from kafka_backup.engine.backup import BackupRun
-from kafka_backup.engine.config import BackupConfig
+from kafka_backup.engine.backup.run import BackupRun
+from kafka_backup.engine.config.backup import BackupConfig
 from rig.kafka import KafkaEndpoint
 from rig.tricky import create_topic, produce_tricky, read_topic
 

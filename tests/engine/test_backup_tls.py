@@ -16,9 +16,9 @@ import yaml
 from cli.test_backup_cli import one_error_line, run_cli
 from engine.backup_helpers import backup_config
 from engine.restore_support import content, make_backup, numbered_topic, read_topic
-from kafka_backup.engine.config import BackupConfig, parse_config
+from kafka_backup.engine.config.backup import BackupConfig, parse_config
+from kafka_backup.engine.config.restore import RestoreConfig
 from kafka_backup.engine.errors import ConfigError
-from kafka_backup.engine.restore_config import RestoreConfig
 from rig.kafka import KafkaEndpoint
 from rig.tls import KEY_PASSWORD, TlsFiles, generate
 

@@ -27,15 +27,15 @@ import yaml
 from confluent_kafka import Producer
 
 from engine.backup_helpers import backup_config
-from kafka_backup.engine.backup import BackupRun, BackupSummary
-from kafka_backup.engine.config import BackupConfig
+from kafka_backup.engine.backup.run import BackupRun, BackupSummary
+from kafka_backup.engine.catalog.inventory import describe_backup, execute_prune, list_backups, plan_prune
+from kafka_backup.engine.catalog.validate import validate_backup
+from kafka_backup.engine.config.backup import BackupConfig
+from kafka_backup.engine.config.restore import RestoreConfig
 from kafka_backup.engine.errors import StorageError
-from kafka_backup.engine.inventory import describe_backup, execute_prune, list_backups, plan_prune
-from kafka_backup.engine.manifest import manifest_key, segment_key
-from kafka_backup.engine.restore import RestoreRun
-from kafka_backup.engine.restore_config import RestoreConfig
+from kafka_backup.engine.format.manifest import manifest_key, segment_key
+from kafka_backup.engine.restore.run import RestoreRun
 from kafka_backup.engine.store import RetryPolicy, StorageSettings, Store, open_store, storage_options
-from kafka_backup.engine.validate import validate_backup
 from kafka_backup.telemetry.catalog import Metrics
 from kafka_backup.telemetry.testing import MetricsCapture
 from rig.kafka import KafkaEndpoint
@@ -424,8 +424,9 @@ class TestServerOutage:
         assert_exact(kafka, probe, "gone", topic_name)
         bound = SHUTDOWN_S + 2 * short.deadline + 10
         if took > bound:
-            # Known: BackupRun._shutdown (engine/backup.py) writes every pending segment of a partition, each through a
-            # full retry cycle, after the storage already failed; shutdown_timeout_s is checked between partitions only.
+            # Known: BackupRun._shutdown (engine/backup/run.py) writes every pending segment of a partition, each
+            # through a full retry cycle, after the storage already failed; shutdown_timeout_s is checked between
+            # partitions only.
             pytest.xfail(f"the run took {took:.0f}s to fail after the storage died (bound {bound:.0f}s): backup.py")
 
 

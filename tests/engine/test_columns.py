@@ -7,8 +7,8 @@ import random
 import pyarrow as pa
 import pytest
 
-from kafka_backup.engine.restore_state import Run, build_runs
-from kafka_backup.engine.segment import HEADER_TYPE, header_lists
+from kafka_backup.engine.format.restore_state import Run, build_runs
+from kafka_backup.engine.format.segment import HEADER_TYPE, header_lists
 
 Headers = list[tuple[str, bytes | None]] | None
 

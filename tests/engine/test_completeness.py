@@ -24,10 +24,10 @@ from engine.test_backup_crash import committed_segments, fill, start_worker, wai
 from engine.test_backup_lifecycle import produce
 from kafka_backup.cli.main import cli
 from kafka_backup.cli.restore_cmd import summary_block
-from kafka_backup.engine.completeness import assess
-from kafka_backup.engine.drill import DrillConfig, run_drill
+from kafka_backup.engine.catalog.completeness import assess
+from kafka_backup.engine.drill.run import DrillConfig, run_drill
 from kafka_backup.engine.errors import BackupIncompleteError
-from kafka_backup.engine.restore import RestoreRun
+from kafka_backup.engine.restore.run import RestoreRun
 from kafka_backup.telemetry.testing import MetricsCapture
 from rig.kafka import KafkaEndpoint
 from rig.tricky import create_topic

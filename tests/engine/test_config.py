@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kafka_backup.engine.config import BackupConfig, expand_env, load_config, parse_config
+from kafka_backup.engine.config.backup import BackupConfig, expand_env, load_config, parse_config
 from kafka_backup.engine.errors import ConfigError
 
 MINIMAL = {"backup_id": "b1", "source": {"bootstrap_servers": "k:9092"}}

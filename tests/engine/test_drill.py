@@ -15,9 +15,9 @@ from confluent_kafka.admin import AdminClient
 from engine.backup_helpers import backup_config
 from engine.restore_support import RECENT_TS, create_topic, produce_records
 from kafka_backup.cli.main import cli
-from kafka_backup.engine.backup import BackupRun
-from kafka_backup.engine.config import BackupConfig
-from kafka_backup.engine.drill import (
+from kafka_backup.engine.backup.run import BackupRun
+from kafka_backup.engine.config.backup import BackupConfig
+from kafka_backup.engine.drill.run import (
     CheckpointOverlay,
     DrillConfig,
     DrillReport,

@@ -14,9 +14,9 @@ from confluent_kafka import Consumer, TopicPartition
 
 from engine.restore_support import RECENT_TS, create_topic, make_backup, open_root, produce_records
 from kafka_backup.cli.main import cli
-from kafka_backup.engine.inventory import describe_backup, execute_prune, list_backups, plan_prune
+from kafka_backup.engine.catalog.inventory import describe_backup, execute_prune, list_backups, plan_prune
+from kafka_backup.engine.catalog.validate import validate_backup
 from kafka_backup.engine.store import Backend, ObjectInfo, Operation, Store
-from kafka_backup.engine.validate import validate_backup
 from rig.kafka import KafkaEndpoint
 
 IDS = ["inv-a", "inv-b", "inv-c"]

@@ -11,7 +11,7 @@ from confluent_kafka import KafkaError, KafkaException
 from structlog.testing import capture_logs
 
 from kafka_backup.engine.errors import KafkaUnavailableError
-from kafka_backup.engine.outage import OutageGuard, OutagePolicy, transient_reason
+from kafka_backup.engine.kafka.outage import OutageGuard, OutagePolicy, transient_reason
 
 FAST = OutagePolicy(tolerance_s=30.0, initial_delay_s=0.001, max_delay_s=0.004)
 

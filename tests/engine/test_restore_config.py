@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kafka_backup.engine.config import load_config, parse_config
+from kafka_backup.engine.config.backup import load_config, parse_config
+from kafka_backup.engine.config.restore import RestoreConfig
 from kafka_backup.engine.errors import ConfigError
-from kafka_backup.engine.restore_config import RestoreConfig
 
 MINIMAL = {"backup_id": "b", "target": {"bootstrap_servers": "k:9092"}}
 NOV_1 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp()) * 1000

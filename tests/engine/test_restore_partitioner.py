@@ -20,7 +20,7 @@ from engine.restore_support import (
     produce_records,
     read_topic,
 )
-from kafka_backup.engine.partitioner import assign_partitions, murmur2, partition_for_key
+from kafka_backup.engine.kafka.partitioner import assign_partitions, murmur2, partition_for_key
 from rig.kafka import KafkaEndpoint, kafka_lib_dir
 
 # Utils.murmur2 results from Apache Kafka's own tests (UtilsTest) and the Akka port that checks against it.

@@ -34,8 +34,8 @@ from kafka_backup.engine.errors import (
     SegmentMissingError,
     SegmentSizeMismatchError,
 )
-from kafka_backup.engine.restore import Progress, RestoreRun
-from kafka_backup.engine.restore_state import offsets_prefix, state_key
+from kafka_backup.engine.format.restore_state import offsets_prefix, state_key
+from kafka_backup.engine.restore.run import Progress, RestoreRun
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.catalog import Metrics
 from kafka_backup.telemetry.testing import MetricsCapture

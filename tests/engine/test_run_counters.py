@@ -14,9 +14,9 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kafka_backup.engine import errors
+from kafka_backup.engine.catalog.validate import DEFECT_KINDS, validate_backup
 from kafka_backup.engine.errors import BackupError, StorageError
 from kafka_backup.engine.store import open_store
-from kafka_backup.engine.validate import DEFECT_KINDS, validate_backup
 from kafka_backup.telemetry.providers import Telemetry, setup
 
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from engine.restore_support import make_backup, numbered_topic, open_root
 from kafka_backup.cli.main import cli
-from kafka_backup.engine.validate import validate_backup
+from kafka_backup.engine.catalog.validate import validate_backup
 from rig.kafka import KafkaEndpoint
 
 

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 
-from kafka_backup.engine.worker_id import WorkerId, claim_worker_id
+from kafka_backup.engine.kafka.worker_id import WorkerId, claim_worker_id
 
 HOST = socket.gethostname().split(".")[0]
 
@@ -33,7 +33,7 @@ class TestClaimWorkerId:
                 sys.executable,
                 "-c",
                 "import sys, time\n"
-                "from kafka_backup.engine.worker_id import claim_worker_id\n"
+                "from kafka_backup.engine.kafka.worker_id import claim_worker_id\n"
                 "held = claim_worker_id('wid-killed', None)\n"
                 "print(held.value, flush=True)\n"
                 "time.sleep(300)\n",

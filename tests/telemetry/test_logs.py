@@ -58,7 +58,7 @@ class TestConfigureLogging:
     def test_json_one_object_per_line(self, stream: io.StringIO) -> None:
         """JSON format writes one parseable object per line with event, level, logger and bound fields."""
         configure_logging(environ={"KAFKA_BACKUP_LOG_FORMAT": "json"}, stream=stream)
-        log = get_logger("kafka_backup.engine.backup", backup_id="b1")
+        log = get_logger("kafka_backup.engine.backup.run", backup_id="b1")
         log.info("segment_committed", topic="orders", partition=3)
         logging.getLogger("thirdparty").warning("plain %s line", "stdlib", extra={"topic": "t2"})
         first, second = json_lines(stream)
@@ -66,7 +66,7 @@ class TestConfigureLogging:
         assert first["backup_id"] == "b1"
         assert first["partition"] == 3
         assert first["level"] == "info"
-        assert first["logger"] == "kafka_backup.engine.backup"
+        assert first["logger"] == "kafka_backup.engine.backup.run"
         assert "timestamp" in first
         assert second["event"] == "plain stdlib line"
         assert second["topic"] == "t2"

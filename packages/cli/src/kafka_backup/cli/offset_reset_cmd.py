@@ -15,12 +15,19 @@ from kafka_backup.cli.errors import handle_errors
 from kafka_backup.cli.locate import Located, check_id, locate, storage_options
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
 from kafka_backup.cli.summary import counted
-from kafka_backup.engine.cluster import Cluster
-from kafka_backup.engine.config import KafkaConfig
-from kafka_backup.engine.names import compile_patterns
-from kafka_backup.engine.offsets import GroupReset, execute_reset, load_state, plan_reset, render_table, script_lines
-from kafka_backup.engine.restore import read_backup_manifest
-from kafka_backup.engine.restore_state import RestoreState
+from kafka_backup.engine.config.backup import KafkaConfig
+from kafka_backup.engine.config.names import compile_patterns
+from kafka_backup.engine.format.restore_state import RestoreState
+from kafka_backup.engine.kafka.admin import Cluster
+from kafka_backup.engine.restore.offsets import (
+    GroupReset,
+    execute_reset,
+    load_state,
+    plan_reset,
+    render_table,
+    script_lines,
+)
+from kafka_backup.engine.restore.run import read_backup_manifest
 from kafka_backup.telemetry import kafka_logger
 
 

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 from kafka_backup.telemetry.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from kafka_backup.engine.backup import BackupRun, BackupSummary, run_backup
-    from kafka_backup.engine.config import BackupConfig, load_config
+    from kafka_backup.engine.backup.run import BackupRun, BackupSummary, run_backup
+    from kafka_backup.engine.config.backup import BackupConfig, load_config
     from kafka_backup.engine.errors import BackupError, ConfigError, StorageError
 
 _MODULE_OF = {
-    **dict.fromkeys(["BackupRun", "BackupSummary", "run_backup"], "backup"),
-    **dict.fromkeys(["BackupConfig", "load_config"], "config"),
+    **dict.fromkeys(["BackupRun", "BackupSummary", "run_backup"], "backup.run"),
+    **dict.fromkeys(["BackupConfig", "load_config"], "config.backup"),
     **dict.fromkeys(["BackupError", "ConfigError", "StorageError"], "errors"),
 }
 """Public name -> the submodule that defines it."""

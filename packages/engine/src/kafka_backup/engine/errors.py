@@ -59,7 +59,7 @@ class KafkaConnectionError(BackupError):
 
 class KafkaUnavailableError(BackupError):
     """The cluster was reached, then stayed unavailable (down, restarting, stalled, leaders moving) for longer than
-    ``outage_tolerance_s`` while the run retried; raised by :mod:`kafka_backup.engine.outage`."""
+    ``outage_tolerance_s`` while the run retried; raised by :mod:`kafka_backup.engine.kafka.outage`."""
 
     code = "KAFKA_UNAVAILABLE"
     retryable = True

@@ -160,7 +160,7 @@ class BackupManifest:
     compression: str
     status: BackupStatus
     """``running`` (a run is writing, or died), ``complete`` (snapshot reached its targets) or ``stopped``
-    (continuous run shut down cleanly at its last commit); see :mod:`kafka_backup.engine.completeness`."""
+    (continuous run shut down cleanly at its last commit); see :mod:`kafka_backup.engine.catalog.completeness`."""
     completed_at: int | None = None
     source_cluster_id: str | None = None
     mode: Literal["snapshot", "continuous"] | None = None

@@ -10,7 +10,7 @@ restore completes (target end offsets). An offset-map object is written after ev
 was acknowledged by the target cluster, so its presence proves that segment is restored; it lists, per target
 partition, runs ``(source offset, target offset, length)`` where both offsets advance together, which is all the
 offset translation needs. A crash leaves at most the segments in flight without a map; the rerun recognises what
-they already wrote (see :mod:`kafka_backup.engine.restore`).
+they already wrote (see :mod:`kafka_backup.engine.restore.run`).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ _FILE_PROBLEMS = {
         "set security.ssl_key_location to the key of ssl_certificate_location",
     ),
 }
-_SILENT = logging.getLogger("kafka_backup.engine.client_check")
+_SILENT = logging.getLogger("kafka_backup.engine.kafka.client_check")
 _SILENT.addHandler(logging.NullHandler())
 _SILENT.propagate = False
 

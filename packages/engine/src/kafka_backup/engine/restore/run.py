@@ -57,8 +57,8 @@ from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import NewTopic, OffsetSpec
 from opentelemetry import trace
 
-from kafka_backup.engine.cluster import SETTLING_CODES, Cluster, Selection, select
-from kafka_backup.engine.completeness import Assessment, Shortfall, assess, count_mismatches
+from kafka_backup.engine.catalog.completeness import Assessment, Shortfall, assess, count_mismatches
+from kafka_backup.engine.config.restore import RestoreConfig
 from kafka_backup.engine.errors import (
     BackupError,
     BackupIncompleteError,
@@ -72,8 +72,7 @@ from kafka_backup.engine.errors import (
     SegmentSizeMismatchError,
     StorageNotFoundError,
 )
-from kafka_backup.engine.gcpace import GcPacer
-from kafka_backup.engine.manifest import (
+from kafka_backup.engine.format.manifest import (
     BackupManifest,
     PartitionManifest,
     SegmentEntry,
@@ -82,11 +81,7 @@ from kafka_backup.engine.manifest import (
     manifest_key,
     now_ms,
 )
-from kafka_backup.engine.offsets import execute_reset, plan_reset
-from kafka_backup.engine.outage import run_guard
-from kafka_backup.engine.partitioner import assign_partitions
-from kafka_backup.engine.restore_config import RestoreConfig
-from kafka_backup.engine.restore_state import (
+from kafka_backup.engine.format.restore_state import (
     OffsetMap,
     RestoreState,
     build_runs,
@@ -94,14 +89,19 @@ from kafka_backup.engine.restore_state import (
     offsets_prefix,
     state_key,
 )
-from kafka_backup.engine.segment import decode, header_lists, payload_bytes, read_columns
-from kafka_backup.engine.sink import Sink
+from kafka_backup.engine.format.segment import decode, header_lists, payload_bytes, read_columns
+from kafka_backup.engine.gcpace import GcPacer
+from kafka_backup.engine.kafka.admin import SETTLING_CODES, Cluster, Selection, select
+from kafka_backup.engine.kafka.outage import run_guard
+from kafka_backup.engine.kafka.partitioner import assign_partitions
+from kafka_backup.engine.kafka.sink import Sink
+from kafka_backup.engine.restore.offsets import execute_reset, plan_reset
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
 
 log = structlog.get_logger("kafka_backup.restore")
-_tracer = trace.get_tracer("kafka_backup.engine.restore")
+_tracer = trace.get_tracer("kafka_backup.engine.restore.run")
 
 TP = tuple[str, int]
 PREFETCH_MAX_BYTES = 64 * 1024 * 1024
@@ -709,7 +709,7 @@ def chains(partitions: Iterable[PartitionPlan]) -> list[list[PartitionPlan]]:
 
 def list_offsets(cluster: Cluster, tps: list[TP], spec: OffsetSpec) -> dict[TP, int]:
     """ListOffsets (read_uncommitted), retried while the partitions' leaders settle (fresh topics say NOT_LEADER) and
-    through outages (see :mod:`~kafka_backup.engine.outage`)."""
+    through outages (see :mod:`~kafka_backup.engine.kafka.outage`)."""
     return cluster.offsets([TopicPartition(*tp) for tp in tps], spec, read_committed=False, also=SETTLING_CODES)
 
 

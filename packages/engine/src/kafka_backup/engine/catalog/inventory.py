@@ -27,9 +27,9 @@ from typing import Any
 
 import structlog
 
-from kafka_backup.engine.completeness import assess
+from kafka_backup.engine.catalog.completeness import assess
 from kafka_backup.engine.errors import BackupNotFoundError, ConfigError, IntegrityError, StorageNotFoundError
-from kafka_backup.engine.manifest import BackupManifest, backup_key, now_ms
+from kafka_backup.engine.format.manifest import BackupManifest, backup_key, now_ms
 from kafka_backup.engine.store import Store
 
 log = structlog.get_logger("kafka_backup.catalog")
@@ -68,7 +68,7 @@ class BackupListing:
     verdict: str = "incomplete"
     """``complete`` or ``stopped`` when the completeness model finds nothing short, else ``incomplete``."""
     shortfalls: tuple[str, ...] = ()
-    """Why it is incomplete, one line per shortfall (see :mod:`kafka_backup.engine.completeness`)."""
+    """Why it is incomplete, one line per shortfall (see :mod:`kafka_backup.engine.catalog.completeness`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import pyarrow.parquet as pq
 
 from kafka_backup.engine.errors import IntegrityError, StorageError, StorageNotFoundError
-from kafka_backup.engine.manifest import (
+from kafka_backup.engine.format.manifest import (
     BackupManifest,
     PartitionManifest,
     SegmentEntry,

@@ -52,9 +52,8 @@ import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from opentelemetry import trace
 
-from kafka_backup.engine.backup_progress import BackupProgress, ProgressTracker
-from kafka_backup.engine.cluster import SETTLING_CODES, Cluster, translate
-from kafka_backup.engine.config import BackupConfig
+from kafka_backup.engine.backup.progress import BackupProgress, ProgressTracker
+from kafka_backup.engine.config.backup import BackupConfig
 from kafka_backup.engine.errors import (
     BackupError,
     ConcurrentWriterError,
@@ -63,8 +62,7 @@ from kafka_backup.engine.errors import (
     StorageNotFoundError,
     WorkerIdInUseError,
 )
-from kafka_backup.engine.gcpace import GcPacer
-from kafka_backup.engine.manifest import (
+from kafka_backup.engine.format.manifest import (
     BackupManifest,
     PartitionManifest,
     SegmentEntry,
@@ -75,16 +73,18 @@ from kafka_backup.engine.manifest import (
     segment_key,
     snapshot_key,
 )
-from kafka_backup.engine.outage import run_guard
-from kafka_backup.engine.segment import EncodedSegment, build_table, encode, payload_bytes
+from kafka_backup.engine.format.segment import EncodedSegment, build_table, encode, payload_bytes
+from kafka_backup.engine.gcpace import GcPacer
+from kafka_backup.engine.kafka.admin import SETTLING_CODES, Cluster, translate
+from kafka_backup.engine.kafka.outage import run_guard
+from kafka_backup.engine.kafka.worker_id import WorkerId, claim_worker_id
 from kafka_backup.engine.store import Store
-from kafka_backup.engine.worker_id import WorkerId, claim_worker_id
 from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
 from kafka_backup.telemetry.logs import kafka_logger as client_logger
 
 log = structlog.get_logger("kafka_backup.backup")
-_tracer = trace.get_tracer("kafka_backup.engine.backup")
+_tracer = trace.get_tracer("kafka_backup.engine.backup.run")
 RETENTION_GAP = "OFFSET_OUT_OF_RANGE"
 """``error_type`` counted when records expired before they were backed up (the gap is recorded, the run goes on)."""
 

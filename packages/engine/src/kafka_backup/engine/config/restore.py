@@ -1,7 +1,7 @@
 """The restore configuration (``restore.yaml``), validated like the backup configuration.
 
-Same rules as :mod:`kafka_backup.engine.config`: unknown keys are errors with a suggestion, ``${ENV}`` is expanded,
-secrets are ``SecretStr``. Command-line flags override the common keys (see ``kafka-backup restore --help``).
+Same rules as :mod:`kafka_backup.engine.config.backup`: unknown keys are errors with a suggestion, ``${ENV}`` is
+expanded, secrets are ``SecretStr``. Command-line flags override the common keys (see ``kafka-backup restore --help``).
 
 Decisions a user should know about:
 
@@ -17,7 +17,7 @@ Decisions a user should know about:
 - A new restore refuses target partitions that already hold records unless ``existing_data`` says ``append`` or
   ``truncate``; it is not part of the restore id, and a resumed restore (its checkpoint exists) ignores it, because
   the records there are its own.
-- An incomplete backup (see :mod:`kafka_backup.engine.completeness`) is refused (``BACKUP_INCOMPLETE``) unless
+- An incomplete backup (see :mod:`kafka_backup.engine.catalog.completeness`) is refused (``BACKUP_INCOMPLETE``) unless
   ``allow_partial`` accepts restoring what it holds; a defective manifest is refused always (``BACKUP_CORRUPT``).
 - The restore id names the resume checkpoint. By default it is derived from everything that defines the restored
   data (backup, selection, mapping, target servers), so rerunning the same command resumes the same restore.
@@ -33,8 +33,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from kafka_backup.engine.config import KafkaConfig, StorageConfig, _Model, invalid
-from kafka_backup.engine.names import Id, Patterns, TopicName
+from kafka_backup.engine.config.backup import KafkaConfig, StorageConfig, _Model, invalid
+from kafka_backup.engine.config.names import Id, Patterns, TopicName
 
 _SUBMS = re.compile(r"\.(\d{4,})")
 _TIME_HINT = "give epoch milliseconds or an ISO-8601 time such as 2026-01-01T00:00:00Z"

@@ -3,7 +3,7 @@
 One drill (:func:`run_drill`):
 
 1. reads ``backup.json`` (the backup's age is ``now - completed_at``), the selected topics' partition manifests, and
-   validates the backup (:func:`~kafka_backup.engine.validate.validate_backup`; defects of topics outside the
+   validates the backup (:func:`~kafka_backup.engine.catalog.validate.validate_backup`; defects of topics outside the
    selection are ignored);
 2. restores the selection with the restore engine into scratch topics ``<scratch prefix><source topic>`` (prefix
    ``drill-<name>-<UTC time>-<random>.``), skipping segments validation found unrestorable (missing, truncated,
@@ -37,9 +37,11 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from opentelemetry import trace
 from pydantic import Field
 
-from kafka_backup.engine.cluster import Cluster, select, translate
-from kafka_backup.engine.completeness import Shortfall, assess
-from kafka_backup.engine.config import KafkaConfig, StorageConfig, _Model
+from kafka_backup.engine.catalog.completeness import Shortfall, assess
+from kafka_backup.engine.catalog.validate import Finding, validate_backup
+from kafka_backup.engine.config.backup import KafkaConfig, StorageConfig, _Model
+from kafka_backup.engine.config.names import Id
+from kafka_backup.engine.config.restore import RestoreConfig, RestoreTopicSelection
 from kafka_backup.engine.errors import (
     BackupError,
     ConfigError,
@@ -48,18 +50,16 @@ from kafka_backup.engine.errors import (
     NothingToVerifyError,
     StorageNotFoundError,
 )
-from kafka_backup.engine.manifest import BackupManifest, PartitionManifest, SegmentEntry, now_ms
-from kafka_backup.engine.names import Id
-from kafka_backup.engine.restore import RestoreRun, read_backup_manifest
-from kafka_backup.engine.restore_config import RestoreConfig, RestoreTopicSelection
-from kafka_backup.engine.restore_state import restore_prefix
-from kafka_backup.engine.segment import decode
+from kafka_backup.engine.format.manifest import BackupManifest, PartitionManifest, SegmentEntry, now_ms
+from kafka_backup.engine.format.restore_state import restore_prefix
+from kafka_backup.engine.format.segment import decode
+from kafka_backup.engine.kafka.admin import Cluster, select, translate
+from kafka_backup.engine.restore.run import RestoreRun, read_backup_manifest
 from kafka_backup.engine.store import Backend, ObjectInfo, Operation, Store
-from kafka_backup.engine.validate import Finding, validate_backup
 from kafka_backup.telemetry.catalog import Metrics
 
 log = structlog.get_logger("kafka_backup.drill")
-_tracer = trace.get_tracer("kafka_backup.engine.drill")
+_tracer = trace.get_tracer("kafka_backup.engine.drill.run")
 
 _TOPIC_MAX = 249
 UNRESTORABLE = frozenset({"missing", "truncated", "size_mismatch", "checksum_mismatch", "unreadable"})

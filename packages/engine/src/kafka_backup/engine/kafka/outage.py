@@ -1,7 +1,7 @@
 """Riding out Kafka outages: the one retry helper behind every Kafka call of a backup or restore run.
 
-A run shares one :class:`OutageGuard` between its admin calls (through :class:`~kafka_backup.engine.cluster.Cluster`),
-its consumer (backup) and its producer (restore). Rules it keeps:
+A run shares one :class:`OutageGuard` between its admin calls (through
+:class:`~kafka_backup.engine.kafka.admin.Cluster`), its consumer (backup) and its producer (restore). Rules it keeps:
 
 - Only *transient* failures are retried: the connection (transport errors, all brokers down, timeouts) and
   leadership moving after a broker restart (not leader, leader not available, fenced or unknown leader epoch, a
@@ -19,7 +19,7 @@ its consumer (backup) and its producer (restore). Rules it keeps:
 
 Retrying a call never duplicates data: admin calls are reads, or idempotent (creating a topic that exists is
 accepted by the caller); the restore's producer is idempotent with ``acks=all``, so its own internal retries within
-``message.timeout.ms`` (set to cover the tolerance, see :mod:`~kafka_backup.engine.sink`) are written once.
+``message.timeout.ms`` (set to cover the tolerance, see :mod:`~kafka_backup.engine.kafka.sink`) are written once.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from confluent_kafka import KafkaError, KafkaException
 from kafka_backup.engine.errors import KafkaConnectionError, KafkaUnavailableError
 
 if TYPE_CHECKING:
-    from kafka_backup.engine.config import KafkaConfig
+    from kafka_backup.engine.config.backup import KafkaConfig
     from kafka_backup.telemetry.catalog import Metrics
 
 log = structlog.get_logger("kafka_backup.kafka")

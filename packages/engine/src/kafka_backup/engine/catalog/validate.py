@@ -3,7 +3,7 @@
 Checks, each naming the exact object and defect when it fails:
 
 - ``backup.json`` exists and parses (a backup without it is invalid, whatever else is there);
-- the completeness model (:func:`~kafka_backup.engine.completeness.assess`) finds nothing short: the backup
+- the completeness model (:func:`~kafka_backup.engine.catalog.completeness.assess`) finds nothing short: the backup
   completed (``not_complete`` when ``backup.json`` still says ``running``: interrupted, or still being written), every
   partition of every backed-up topic has a manifest (``manifest_missing``) that parses (``manifest_unreadable``) and
   belongs to it (``wrong_partition``), and a snapshot backup reached its targets (``short_of_snapshot``);
@@ -38,16 +38,22 @@ import pyarrow.parquet as pq
 import structlog
 from opentelemetry import trace
 
-from kafka_backup.engine.completeness import Assessment, assess
+from kafka_backup.engine.catalog.completeness import Assessment, assess
 from kafka_backup.engine.errors import BackupError, IntegrityError, StorageError, StorageNotFoundError
-from kafka_backup.engine.manifest import BackupManifest, PartitionManifest, SegmentEntry, backup_key, manifest_key
-from kafka_backup.engine.segment import decode
+from kafka_backup.engine.format.manifest import (
+    BackupManifest,
+    PartitionManifest,
+    SegmentEntry,
+    backup_key,
+    manifest_key,
+)
+from kafka_backup.engine.format.segment import decode
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
 
 log = structlog.get_logger("kafka_backup.validate")
-_tracer = trace.get_tracer("kafka_backup.engine.validate")
+_tracer = trace.get_tracer("kafka_backup.engine.catalog.validate")
 _SEGMENT = re.compile(r"^(?P<b>[^/]+)/topics/(?P<t>.+)/(?P<p>\d+)/segments/[^/]+\.parquet$")
 DEFECT_KINDS = (
     "bad_entry", "checksum_mismatch", "empty_range", "missing", "overlap", "record_mismatch", "short_of_snapshot",

@@ -5,7 +5,7 @@ typed errors (``KAFKA_CONNECTION_FAILED`` within the configured connection timeo
 that no retry can fix (an unverifiable broker certificate: ``KAFKA_TLS_FAILED``; a client certificate the broker
 refuses: ``KAFKA_AUTH_FAILED``) end the first metadata request as soon as librdkafka reports them, although
 librdkafka itself keeps reconnecting as if they were transient. Every admin call goes through the run's
-:class:`~kafka_backup.engine.outage.OutageGuard`, so once the cluster was reached, a broker restart or stall is
+:class:`~kafka_backup.engine.kafka.outage.OutageGuard`, so once the cluster was reached, a broker restart or stall is
 retried for up to ``outage_tolerance_s`` instead of failing the run.
 """
 
@@ -22,8 +22,8 @@ from typing import Any, Literal, TypeVar
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, ConfigSource, OffsetSpec
 
-from kafka_backup.engine.client_check import explain_client_problem
-from kafka_backup.engine.config import KafkaConfig
+from kafka_backup.engine.config.backup import KafkaConfig
+from kafka_backup.engine.config.names import compile_patterns
 from kafka_backup.engine.errors import (
     ConfigError,
     KafkaAuthError,
@@ -32,9 +32,9 @@ from kafka_backup.engine.errors import (
     KafkaTlsError,
     NoTopicsMatchedError,
 )
-from kafka_backup.engine.manifest import TopicInfo
-from kafka_backup.engine.names import compile_patterns
-from kafka_backup.engine.outage import OutageGuard, OutagePolicy, action
+from kafka_backup.engine.format.manifest import TopicInfo
+from kafka_backup.engine.kafka.client_check import explain_client_problem
+from kafka_backup.engine.kafka.outage import OutageGuard, OutagePolicy, action
 
 T = TypeVar("T")
 
@@ -159,7 +159,7 @@ def translate(exc: KafkaException, trap: ErrorTrap | None, action: str, bootstra
 
 def client_config_error(exc: KafkaException) -> ConfigError:
     """librdkafka refused to create a client (a setting it rejects, a PEM file it cannot load): a config error,
-    raised before any connection. The file checks in :class:`~kafka_backup.engine.config.SecurityConfig` catch
+    raised before any connection. The file checks in :class:`~kafka_backup.engine.config.backup.SecurityConfig` catch
     most of these first; what is left is content OpenSSL rejects (a wrong key password, a key of another cert)."""
     err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
     text = (err.str() if err else str(exc)).removeprefix("Failed to create admin client: ")

@@ -9,7 +9,7 @@ Guarantees the restore builds on:
 - any failed delivery fails the flush with a typed error (the restore stops; a rerun resumes);
 - outages are ridden out by the producer itself (it reconnects and retries; idempotence keeps a retried batch from
   being written twice): ``message.timeout.ms`` covers ``target.outage_tolerance_s``, the run's
-  :class:`~kafka_backup.engine.outage.OutageGuard` counts and logs the episode from the client's errors, and waits
+  :class:`~kafka_backup.engine.kafka.outage.OutageGuard` counts and logs the episode from the client's errors, and waits
   for delivery or queue room end with ``KAFKA_UNAVAILABLE`` once an outage outlasts the tolerance.
 """
 
@@ -22,11 +22,11 @@ from typing import Any
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from kafka_backup.engine.cluster import ErrorTrap, translate
-from kafka_backup.engine.config import KafkaConfig
+from kafka_backup.engine.config.backup import KafkaConfig
+from kafka_backup.engine.config.restore import RateLimit
 from kafka_backup.engine.errors import KafkaOperationError
-from kafka_backup.engine.outage import OutageGuard, OutagePolicy
-from kafka_backup.engine.restore_config import RateLimit
+from kafka_backup.engine.kafka.admin import ErrorTrap, translate
+from kafka_backup.engine.kafka.outage import OutageGuard, OutagePolicy
 
 log = structlog.get_logger("kafka_backup.restore")
 

@@ -1,6 +1,6 @@
 """Generates ``docs/config.md``, the configuration reference, from the pydantic models (a test checks drift).
 
-Run ``python -m kafka_backup.engine.config_doc > docs/config.md`` after changing a model.
+Run ``python -m kafka_backup.engine.config.doc > docs/config.md`` after changing a model.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from pydantic import BaseModel, BeforeValidator, PlainValidator, WrapValidator
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from kafka_backup.engine.config import BackupConfig
+from kafka_backup.engine.config.backup import BackupConfig
 
 HEADER = """# Configuration reference
 
-Generated from the configuration models by `python -m kafka_backup.engine.config_doc`; a test fails when this file
+Generated from the configuration models by `python -m kafka_backup.engine.config.doc`; a test fails when this file
 and the code disagree. Every file is YAML. Unknown keys are errors (the message suggests the closest valid key).
 Any string value may use `${ENV_VAR}` or `${ENV_VAR:-default}`; secrets (marked *secret*) never appear in logs,
 metrics, traces or error messages.
@@ -103,7 +103,7 @@ def render_model(title: str, model: type[BaseModel]) -> str:
 def documented_models() -> list[tuple[str, type[BaseModel]]]:
     models: list[tuple[str, type[BaseModel]]] = [("Backup job (`kafka-backup backup --config`)", BackupConfig)]
     try:
-        from kafka_backup.engine.restore_config import RestoreConfig  # noqa: PLC0415 - optional until restore lands
+        from kafka_backup.engine.config.restore import RestoreConfig  # noqa: PLC0415 - optional until restore lands
     except ImportError:
         return models
     return [*models, ("Restore job (`kafka-backup restore --config`)", RestoreConfig)]

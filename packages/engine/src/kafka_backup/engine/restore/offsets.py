@@ -26,7 +26,7 @@ import structlog
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from opentelemetry import trace
 
-from kafka_backup.engine.cluster import Cluster
+from kafka_backup.engine.config.names import compile_patterns
 from kafka_backup.engine.errors import (
     BackupError,
     BackupNotFoundError,
@@ -35,9 +35,8 @@ from kafka_backup.engine.errors import (
     RestoreStateError,
     StorageNotFoundError,
 )
-from kafka_backup.engine.manifest import BackupManifest
-from kafka_backup.engine.names import compile_patterns
-from kafka_backup.engine.restore_state import (
+from kafka_backup.engine.format.manifest import BackupManifest
+from kafka_backup.engine.format.restore_state import (
     OffsetMap,
     PartitionTrail,
     RestoreState,
@@ -45,12 +44,13 @@ from kafka_backup.engine.restore_state import (
     restores_prefix,
     state_key,
 )
+from kafka_backup.engine.kafka.admin import Cluster
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
 
 log = structlog.get_logger("kafka_backup.offset_reset")
-_tracer = trace.get_tracer("kafka_backup.engine.offsets")
+_tracer = trace.get_tracer("kafka_backup.engine.restore.offsets")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ Rules every model follows:
   so secrets can stay out of the file; a missing variable is an error naming it;
 - secrets are ``SecretStr``: they never appear in ``repr``, logs or error messages.
 
-``docs/config.md`` is generated from these models (:func:`kafka_backup.engine.config_doc.render`), and a test fails
+``docs/config.md`` is generated from these models (:func:`kafka_backup.engine.config.doc.render`), and a test fails
 when it drifts.
 """
 
@@ -33,9 +33,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from kafka_backup.engine.client_check import client_config_problem, explain_client_problem
+from kafka_backup.engine.config.names import Id, Patterns
 from kafka_backup.engine.errors import ConfigError
-from kafka_backup.engine.names import Id, Patterns
+from kafka_backup.engine.kafka.client_check import client_config_problem, explain_client_problem
 from kafka_backup.engine.store.options import StorageSettings, check_url, credential_values, reject_url_credentials
 
 if TYPE_CHECKING:

@@ -1,0 +1,1 @@
+"""Backup runs: Kafka partitions into committed Parquet segments."""

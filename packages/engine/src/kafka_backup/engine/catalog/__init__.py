@@ -1,0 +1,1 @@
+"""What is stored: list, describe, prune, validate, and the completeness verdict they share."""

@@ -1,0 +1,1 @@
+"""Job configuration: the backup and restore YAML files, validated by pydantic models."""

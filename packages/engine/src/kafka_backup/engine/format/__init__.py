@@ -1,0 +1,1 @@
+"""What a backup looks like on storage: segment files, manifests, restore state."""

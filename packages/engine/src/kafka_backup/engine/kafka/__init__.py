@@ -1,0 +1,1 @@
+"""The Kafka adapter: every use of confluent_kafka (admin, consumer, producer, errors) lives here."""

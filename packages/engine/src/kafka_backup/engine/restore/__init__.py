@@ -1,0 +1,1 @@
+"""Restore runs: segments back into Kafka, and consumer-group offsets onto the restored topics."""
