@@ -83,7 +83,7 @@ from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
 from kafka_backup.telemetry.logs import kafka_logger as client_logger
 
-log = structlog.get_logger("kafka_backup.backup")
+log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("kafka_backup.engine.backup.run")
 RETENTION_GAP = "OFFSET_OUT_OF_RANGE"
 """``error_type`` counted when records expired before they were backed up (the gap is recorded, the run goes on)."""

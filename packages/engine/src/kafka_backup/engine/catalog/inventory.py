@@ -32,7 +32,7 @@ from kafka_backup.engine.errors import BackupNotFoundError, ConfigError, Integri
 from kafka_backup.engine.format.manifest import BackupManifest, backup_key, now_ms
 from kafka_backup.engine.store import Store
 
-log = structlog.get_logger("kafka_backup.catalog")
+log = structlog.get_logger(__name__)
 _SEGMENT = re.compile(r"^[^/]+/topics/.+/\d+/segments/[^/]+\.parquet$")
 _FILED = re.compile(r"^[^/]+/topics/(?P<t>.+)/(?P<p>\d+)/segments/[^/]+\.parquet$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")

@@ -52,7 +52,7 @@ from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
 
-log = structlog.get_logger("kafka_backup.validate")
+log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("kafka_backup.engine.catalog.validate")
 _SEGMENT = re.compile(r"^(?P<b>[^/]+)/topics/(?P<t>.+)/(?P<p>\d+)/segments/[^/]+\.parquet$")
 DEFECT_KINDS = (

@@ -58,7 +58,7 @@ from kafka_backup.engine.restore.run import RestoreRun, read_backup_manifest
 from kafka_backup.engine.store import Backend, ObjectInfo, Operation, Store
 from kafka_backup.telemetry.catalog import Metrics
 
-log = structlog.get_logger("kafka_backup.drill")
+log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("kafka_backup.engine.drill.run")
 
 _TOPIC_MAX = 249

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from kafka_backup.engine.config.backup import KafkaConfig
     from kafka_backup.telemetry.catalog import Metrics
 
-log = structlog.get_logger("kafka_backup.kafka")
+log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 

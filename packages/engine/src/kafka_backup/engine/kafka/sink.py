@@ -28,7 +28,7 @@ from kafka_backup.engine.errors import KafkaOperationError
 from kafka_backup.engine.kafka.admin import ErrorTrap, translate
 from kafka_backup.engine.kafka.outage import OutageGuard, OutagePolicy
 
-log = structlog.get_logger("kafka_backup.restore")
+log = structlog.get_logger(__name__)
 
 TP = tuple[str, int]
 HeaderList = list[tuple[str, str | bytes | None]]

@@ -49,7 +49,7 @@ from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
 
-log = structlog.get_logger("kafka_backup.offset_reset")
+log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("kafka_backup.engine.restore.offsets")
 
 
