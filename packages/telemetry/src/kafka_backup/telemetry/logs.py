@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any
@@ -63,10 +63,9 @@ _LEVELS = {
     "critical": logging.CRITICAL,
     "off": logging.CRITICAL + 10,
 }
+
+
 # Keys the text/JSON lines show as columns but that OTLP carries in its own fields.
-_STRUCTLOG_META = ("_record", "_from_structlog", "positional_args")
-
-
 class LogFormat(StrEnum):
     """``KAFKA_BACKUP_LOG_FORMAT`` values."""
 
@@ -253,21 +252,3 @@ def kafka_logger(client: str | None = None) -> logging.Logger:
 def _isatty(stream: IO[str]) -> bool:
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
-
-
-def event_dict(record: logging.LogRecord, chain: Sequence[Processor]) -> dict[str, Any]:
-    """The processed event of a record, as ``ProcessorFormatter`` builds it, without rendering it."""
-    if isinstance(record.msg, dict) and hasattr(record, "_logger"):
-        # A structlog event: the shared chain (redaction included) already ran in wrap_for_formatter's caller.
-        return dict(record.msg)
-    event: MutableMapping[str, Any] = {"event": record.getMessage(), "_record": record, "_from_structlog": False}
-    if record.exc_info:
-        event["exc_info"] = record.exc_info
-    if record.stack_info:
-        event["stack_info"] = record.stack_info
-    method = record.levelname.lower()
-    for processor in chain:
-        event = processor(None, method, event)  # type: ignore[assignment]  # every processor in the chain returns a dict
-    for key in _STRUCTLOG_META:
-        event.pop(key, None)
-    return dict(event)

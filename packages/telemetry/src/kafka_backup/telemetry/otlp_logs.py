@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from contextvars import ContextVar
 from time import time_ns
 from typing import Any
@@ -19,8 +19,6 @@ from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.context import get_current
 from opentelemetry.sdk._logs import LoggerProvider
 from structlog.typing import Processor
-
-from kafka_backup.telemetry.logs import event_dict
 
 _OTLP_OWN_FIELDS = ("event", "timestamp", "level", "logger", "trace_id", "span_id")
 """Fields an OTLP log record carries in its own slots, not as attributes."""
@@ -98,3 +96,25 @@ class OtlpLogHandler(logging.Handler):
             body=body,
             attributes=attributes,
         )
+
+
+_STRUCTLOG_META = ("_record", "_from_structlog", "positional_args")
+"""Keys ProcessorFormatter adds to an event for its own use, dropped before export."""
+
+
+def event_dict(record: logging.LogRecord, chain: Sequence[Processor]) -> dict[str, Any]:
+    """The processed event of a record, as ``ProcessorFormatter`` builds it, without rendering it."""
+    if isinstance(record.msg, dict) and hasattr(record, "_logger"):
+        # A structlog event: the shared chain (redaction included) already ran in wrap_for_formatter's caller.
+        return dict(record.msg)
+    event: MutableMapping[str, Any] = {"event": record.getMessage(), "_record": record, "_from_structlog": False}
+    if record.exc_info:
+        event["exc_info"] = record.exc_info
+    if record.stack_info:
+        event["stack_info"] = record.stack_info
+    method = record.levelname.lower()
+    for processor in chain:
+        event = processor(None, method, event)  # type: ignore[assignment]  # every processor in the chain returns a dict
+    for key in _STRUCTLOG_META:
+        event.pop(key, None)
+    return dict(event)

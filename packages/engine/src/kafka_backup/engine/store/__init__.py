@@ -7,9 +7,9 @@ from typing import Any
 
 from kafka_backup.engine.errors import BucketNotFoundError, StorageError
 from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store
-from kafka_backup.engine.store.fsspec import FsspecStore, backend_of
+from kafka_backup.engine.store.fsspec import FsspecStore
 from kafka_backup.engine.store.instrumented import InstrumentedStore
-from kafka_backup.engine.store.options import StorageSettings, storage_options
+from kafka_backup.engine.store.options import StorageSettings, backend_of, storage_options
 from kafka_backup.engine.store.retrying import ACTIONS, RetryingStore, RetryPolicy
 from kafka_backup.telemetry.baseline import zero_storage
 from kafka_backup.telemetry.catalog import Metrics

@@ -27,20 +27,9 @@ from kafka_backup.engine.errors import BucketNotFoundError, StorageError, Storag
 from kafka_backup.engine.store._filesystems import make_filesystem
 from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation
 from kafka_backup.engine.store.classify import classify, missing_bucket_error
-from kafka_backup.engine.store.options import BACKENDS as _BACKENDS
+from kafka_backup.engine.store.options import backend_of
 
 TEMP_MARKER = ".tmp-"
-
-
-def backend_of(url: str) -> Backend:
-    protocol = split_protocol(url)[0] or "file"
-    try:
-        return _BACKENDS[protocol]
-    except KeyError:
-        supported = ", ".join(sorted(f"{p}://" for p in _BACKENDS))
-        raise StorageError(
-            f"unsupported storage URL scheme {protocol}:// in {url!r}", hint=f"use one of {supported}"
-        ) from None
 
 
 class FsspecStore:

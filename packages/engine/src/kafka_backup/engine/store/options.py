@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import TypeAdapter, ValidationError
 
-from kafka_backup.engine.errors import ConfigError
+from kafka_backup.engine.errors import ConfigError, StorageError
 from kafka_backup.engine.store.base import Backend
 
 S3_DEFAULT_REGION = "us-east-1"
@@ -42,13 +42,27 @@ BACKENDS: dict[str, Backend] = {
 """Storage URL scheme -> backend (a URL without a scheme is a local path)."""
 
 
-def check_url(url: str) -> Backend:
-    """The backend of a storage URL; a ConfigError for an unknown scheme or an object-store URL without a bucket.
-
-    Scheme parsing follows fsspec's ``split_protocol`` (a one-letter "scheme" is a Windows drive, not a scheme)."""
+def _split_scheme(url: str) -> tuple[str, str]:
+    """``(scheme, path)``, as fsspec's ``split_protocol`` splits (a one-letter "scheme" is a Windows drive)."""
     scheme, sep, path = url.partition("://")
     if not sep or len(scheme) <= 1:
-        scheme, path = "file", url
+        return "file", url
+    return scheme, path
+
+
+def backend_of(url: str) -> Backend:
+    """The backend of a storage URL; a StorageError for an unknown scheme (configs are checked by :func:`check_url`)."""
+    scheme = _split_scheme(url)[0]
+    try:
+        return BACKENDS[scheme]
+    except KeyError:
+        supported = ", ".join(sorted(f"{p}://" for p in BACKENDS))
+        raise StorageError(f"unsupported storage URL scheme {scheme}://", hint=f"use one of {supported}") from None
+
+
+def check_url(url: str) -> Backend:
+    """The backend of a storage URL; a ConfigError for an unknown scheme or an object-store URL without a bucket."""
+    scheme, path = _split_scheme(url)
     backend = BACKENDS.get(scheme)
     if backend is None:
         supported = ", ".join(sorted(f"{p}://" for p in BACKENDS))
@@ -197,8 +211,6 @@ def storage_options(
 
     ``env`` defaults to ``os.environ``; tests pass their own mapping.
     """
-    from kafka_backup.engine.store.fsspec import backend_of  # noqa: PLC0415 - avoids an import cycle
-
     settings = settings or StorageSettings()
     environ = os.environ if env is None else env
     backend = backend_of(url)
