@@ -20,21 +20,16 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
 from kafka_backup.cli.error_line import FlagError
-from kafka_backup.telemetry import (
-    MetricsServer,
-    ReadinessCheck,
-    Telemetry,
-    kafka_logger,
-    register_secret,
-    serve_metrics,
-    setup,
-    write_metrics_file,
-)
+from kafka_backup.telemetry import kafka_logger, register_secret
+from kafka_backup.telemetry.quiet import QuietTelemetry, quiet_setup
+
+if TYPE_CHECKING:
+    from kafka_backup.telemetry import MetricsServer, ReadinessCheck, Telemetry
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -124,18 +119,32 @@ def telemetry_session(
     secrets: list[str] | None = None,
     checks: Mapping[str, ReadinessCheck] | None = None,
     config_endpoint: tuple[str, int, str] | None = None,
-) -> Iterator[Telemetry]:
-    """Set up telemetry for one command; on exit write the metrics file, linger, stop serving, shut down."""
+) -> Iterator[Telemetry | QuietTelemetry]:
+    """Set up telemetry for one command; on exit write the metrics file, linger, stop serving, shut down.
+
+    A run with no metrics endpoint, no metrics file and no OTLP endpoint gets :mod:`kafka_backup.telemetry.quiet`'s
+    no-op telemetry: nothing could read what the SDK would record, and not importing it saves a third of start-up."""
     environ = dict(os.environ)
     if options.log_format:
         environ["KAFKA_BACKUP_LOG_FORMAT"] = options.log_format
     if options.log_level:
         environ["KAFKA_BACKUP_LOG_LEVEL"] = options.log_level
+    listen = options.expose or (config_endpoint[:2] if config_endpoint else None)
+    quiet = quiet_setup(environ) if listen is None and options.output is None else None
+    if quiet is not None:
+        for secret in secrets or []:
+            register_secret(secret)
+        try:
+            yield quiet
+        finally:
+            quiet.shutdown()
+        return
+    from kafka_backup.telemetry import serve_metrics, setup, write_metrics_file  # noqa: PLC0415 - the SDK's path
+
     telemetry = setup(environ=environ)
     for secret in secrets or []:
         register_secret(secret)
     server: MetricsServer | None = None
-    listen = options.expose or (config_endpoint[:2] if config_endpoint else None)
     if listen is not None:
         path = config_endpoint[2] if config_endpoint else None
         server = serve_metrics(
