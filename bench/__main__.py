@@ -23,8 +23,8 @@ from typing import Any
 
 from bench import cases
 from bench.cases import CaseResult
-from bench.data import DataSet, ensure
 from bench.report import machine, render
+from kafka_backup.engine.testing import DataSet, fill
 from rig.kafka import REPO_ROOT, ClusterSpec, KafkaCluster, Listener
 
 ALL_CASES = ("backup", "restore", "telemetry", "scrape", "scaling")
@@ -64,7 +64,7 @@ def run_cases(
     needed += [f"scale-{p}" for p in (1, 12, 48)] if "scaling" in selected else []
     for name in needed:
         t0 = time.monotonic()
-        if ensure(bootstrap, sets[name]):
+        if fill(bootstrap, sets[name]):
             print(f"produced {sets[name].topic} in {time.monotonic() - t0:.0f} s", flush=True)
     kept: dict[str, tuple[Path, Path]] = {}
     if "backup" in selected or "restore" in selected:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.data import DataSet
 from bench.measure import run
 from bench.tools import (
     TELEMETRY_OFF,
@@ -27,6 +26,7 @@ from bench.tools import (
     ours_restore,
     payload_file,
 )
+from kafka_backup.engine.testing import DataSet
 from kafka_backup.telemetry.testing import OtlpGrpcReceiver
 
 OURS = "kafka-backup"

@@ -15,9 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.data import DataSet, ensure
 from bench.measure import run
 from bench.tools import BIN, OURS, backup_config
+from kafka_backup.engine.testing import DataSet, fill
 
 
 def summarize(raw: Path, top: int) -> str:
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     data = DataSet(f"bench-prof-{args.value_size}-{args.records}", args.partitions, args.records, args.value_size)
-    ensure(args.bootstrap, data)
+    fill(args.bootstrap, data)
     workdir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     try:
         config = workdir / "backup.yaml"

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.data import HEADERS, DataSet, create_topic, delete_topics, topic_records, values
 from bench.measure import Sample, run
+from kafka_backup.engine.testing import HEADERS, DataSet, create_topic, delete_topics, topic_records, values
 from rig.kafka import java_command, require_tool
 
 BIN = Path(sys.executable).parent
@@ -176,7 +176,7 @@ PRODUCER_SETTINGS = {"compression.type": "lz4", "acks": "all", "enable.idempoten
 def java_producer_perf(bootstrap: str, data: DataSet, payloads: Path, env: Mapping[str, str]) -> Figures:
     """Kafka's ``ProducerPerformance`` sending the data set's values (no keys, no headers) at full speed."""
     target = f"{data.topic}-pp-{uuid.uuid4().hex[:6]}"
-    create_topic(bootstrap, target, data.partitions)
+    create_topic(bootstrap, target, data.partitions, exist_ok=True)
     try:
         props = [f"bootstrap.servers={bootstrap}", *(f"{k}={v}" for k, v in PRODUCER_SETTINGS.items())]
         cmd = java_command(
@@ -195,7 +195,7 @@ def kcat_produce(bootstrap: str, data: DataSet, dump: Path, env: Mapping[str, st
     """``kcat -P`` replaying the kcat dump (key TAB value lines) with the data set's two headers on every record."""
     kcat = require_tool("kcat", "apt-get install kcat")
     target = f"{data.topic}-kp-{uuid.uuid4().hex[:6]}"
-    create_topic(bootstrap, target, data.partitions)
+    create_topic(bootstrap, target, data.partitions, exist_ok=True)
     try:
         headers = [arg for k, v in HEADERS for arg in ("-H", f"{k}={v.decode() if isinstance(v, bytes) else v}")]
         settings = [arg for k, v in PRODUCER_SETTINGS.items() for arg in ("-X", f"{k}={v}")]

@@ -14,11 +14,10 @@ bootstrap=$($UV run --quiet python -m rig kafka start)
 echo "Kafka broker (KRaft, Apache Kafka from Maven Central) at $bootstrap"
 $UV run --quiet python - "$bootstrap" <<'PY'
 import sys
-from rig import datagen
-bootstrap = sys.argv[1]
-datagen.ensure_topic(bootstrap, "demo-orders", 3)
-n = datagen.produce(bootstrap, "demo-orders", 50_000, value_size=512)
-print(f"produced {n:,} sample records (JSON order events, ~512 B) to topic demo-orders")
+from kafka_backup.engine.testing import DataSet, fill
+data = DataSet("demo-orders", partitions=3, records=50_000, value_size=512)
+fill(sys.argv[1], data)
+print(f"topic demo-orders holds {data.records:,} sample records (JSON order events of 512 B, a key, two headers)")
 PY
 cat > "$out/backup.yaml" <<YAML
 backup_id: demo-$run

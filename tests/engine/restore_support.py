@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-
-from confluent_kafka import Producer
 
 from kafka_backup.engine.backup.run import BackupRun, BackupSummary
 from kafka_backup.engine.config.backup import BackupConfig
 from kafka_backup.engine.config.restore import RestoreConfig
 from kafka_backup.engine.restore.run import RestoreRun, RestoreSummary
 from kafka_backup.engine.store import Store, open_store
+from kafka_backup.engine.testing import produce_records
 from kafka_backup.telemetry.catalog import Metrics
 from rig.tricky import Row, create_topic, read_topic
 
@@ -22,8 +20,6 @@ RECENT_TS = (int(time.time()) // 60 * 60 - 3600) * 1000
 """A base timestamp one hour ago, whole minute: test records must be recent, or the broker's retention (checked every
 second in the rig, 7 days by default) deletes them mid-test."""
 
-Record = tuple[bytes | None, bytes | None, int, list[tuple[str, str | bytes | None]] | None]
-"""(key, value, timestamp, headers) as produced."""
 Content = tuple[int, int, int, bytes | None, bytes | None, list[tuple[str, bytes | None]] | None]
 """(partition, position, timestamp, key, value, headers): what a restore must reproduce, offsets aside."""
 
@@ -80,14 +76,6 @@ def make_restore(
 
 def open_root(root: Path) -> Store:
     return open_store(f"file://{root}", {})
-
-
-def produce_records(bootstrap: str, topic: str, records: Iterable[tuple[int, Record]]) -> None:
-    """Produce (partition, record) pairs in order with an idempotent producer; fails unless all are acknowledged."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
-    for partition, (key, value, ts, headers) in records:
-        producer.produce(topic, key=key, value=value, timestamp=ts, headers=headers, partition=partition)
-    assert producer.flush(30) == 0
 
 
 def numbered_topic(bootstrap: str, prefix: str, records: int, partitions: int = 2) -> str:

@@ -16,42 +16,10 @@ from engine.restore_support import RECENT_TS, create_topic, make_backup, open_ro
 from kafka_backup.cli.main import cli
 from kafka_backup.engine.catalog.inventory import describe_backup, execute_prune, list_backups, plan_prune
 from kafka_backup.engine.catalog.validate import validate_backup
-from kafka_backup.engine.store import Backend, ObjectInfo, Operation, Store
+from kafka_backup.engine.testing import RecordingStore
 from rig.kafka import KafkaEndpoint
 
 IDS = ["inv-a", "inv-b", "inv-c"]
-
-
-class RecordingStore:
-    """A real store that also remembers the order of deletions."""
-
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-        self.deleted: list[str] = []
-
-    @property
-    def backend(self) -> Backend:
-        return self.inner.backend
-
-    @property
-    def url(self) -> str:
-        return self.inner.url
-
-    def put(self, key: str, data: bytes, *, operation: Operation) -> None:
-        self.inner.put(key, data, operation=operation)
-
-    def get(self, key: str, *, operation: Operation, start: int | None = None, end: int | None = None) -> bytes:
-        return self.inner.get(key, operation=operation, start=start, end=end)
-
-    def stat(self, key: str) -> ObjectInfo | None:
-        return self.inner.stat(key)
-
-    def list(self, prefix: str) -> list[ObjectInfo]:
-        return self.inner.list(prefix)
-
-    def delete(self, key: str) -> None:
-        self.deleted.append(key)
-        self.inner.delete(key)
 
 
 @pytest.fixture(scope="module")

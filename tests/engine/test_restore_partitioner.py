@@ -13,7 +13,6 @@ from confluent_kafka import Producer
 
 from engine.restore_support import (
     RECENT_TS,
-    Record,
     create_topic,
     make_backup,
     make_restore,
@@ -21,6 +20,7 @@ from engine.restore_support import (
     read_topic,
 )
 from kafka_backup.engine.kafka.partitioner import assign_partitions, murmur2, partition_for_key
+from kafka_backup.engine.testing import Record
 from rig.kafka import KafkaEndpoint, kafka_lib_dir
 
 # Utils.murmur2 results from Apache Kafka's own tests (UtilsTest) and the Akka port that checks against it.

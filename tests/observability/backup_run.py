@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from engine.backup_helpers import backup_config
-from rig.datagen import ensure_topic, produce
+from kafka_backup.engine.testing import DataSet, create_topic, produce
 from rig.kafka import KafkaEndpoint
 
 
@@ -31,8 +31,8 @@ class BackupResult:
 
 
 def produce_topic(kafka: KafkaEndpoint, topic: str, records: int, partitions: int = 3) -> None:
-    ensure_topic(kafka.bootstrap, topic, partitions)
-    assert produce(kafka.bootstrap, topic, records, value_size=300) == records
+    create_topic(kafka.bootstrap, topic, partitions, exist_ok=True)
+    produce(kafka.bootstrap, DataSet(topic, partitions, records, value_size=300))
 
 
 def run_backup(

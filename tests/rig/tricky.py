@@ -19,20 +19,15 @@ import time
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+
+from kafka_backup.engine.testing import create_topic
 
 Row = tuple[str, int, int, int, int, bytes | None, bytes | None, list[tuple[str, bytes | None]] | None]
 """(topic, partition, offset, timestamp, timestamp_type, key, value, headers)."""
 
 BIG = 900 * 1024
 
-
-def create_topic(bootstrap: str, name: str, partitions: int, config: dict[str, str] | None = None) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})]
-    )
-    futures[name].result(timeout=30)
+__all__ = ["BIG", "Row", "create_topic", "produce_tricky", "read_topic"]
 
 
 def _producer(bootstrap: str, **extra: Any) -> Producer:
