@@ -12,10 +12,11 @@ class TestPublicApi:
         assert sorted(telemetry.__all__) == sorted(
             [
                 "CATALOG", "ClientStats", "Family", "Kind", "LagTracker", "LogFormat", "LoggingConfig", "Metrics",
-                "MetricsFileError", "MetricsServer", "MetricsServerError", "ObservedValues", "ReadinessCheck",
-                "Redactor", "Telemetry", "TelemetryConfigError", "TelemetryError", "TelemetrySettings", "active",
-                "configure_logging", "family", "get_logger", "kafka_logger", "librdkafka_config", "metrics_json",
-                "register_secret", "serve_metrics", "setup", "shutdown", "write_metrics_file",
+                "MetricsFileError", "MetricsServer", "MetricsServerError", "ObservedValues", "QuietTelemetry",
+                "ReadinessCheck", "Redactor", "Telemetry", "TelemetryConfigError", "TelemetryError",
+                "TelemetrySettings", "active", "configure_logging", "default_redactor", "family", "get_logger",
+                "kafka_logger", "librdkafka_config", "metrics_json", "quiet_setup", "register_secret",
+                "serve_metrics", "setup", "shutdown", "write_metrics_file",
             ]
         )  # fmt: skip
 

@@ -14,10 +14,15 @@ from kafka_backup.cli.errors import handle_errors
 from kafka_backup.cli.progress import ProgressLine, wants_progress
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
 from kafka_backup.cli.summary import backup_block, counted, human_bytes
-from kafka_backup.engine.backup.progress import BackupProgress
-from kafka_backup.engine.backup.run import BackupRun, BackupSummary, summary_json
-from kafka_backup.engine.config.backup import BackupConfig, load_config
-from kafka_backup.engine.format.manifest import backup_key
+from kafka_backup.engine import (
+    BackupConfig,
+    BackupProgress,
+    BackupRun,
+    BackupSummary,
+    backup_key,
+    load_config,
+    summary_json,
+)
 from kafka_backup.telemetry import ClientStats, kafka_logger
 
 

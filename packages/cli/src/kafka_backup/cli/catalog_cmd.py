@@ -12,7 +12,7 @@ import click
 from kafka_backup.cli.errors import handle_errors
 from kafka_backup.cli.locate import locate, storage_options
 from kafka_backup.cli.summary import counted, human_bytes
-from kafka_backup.engine.catalog.inventory import (
+from kafka_backup.engine import (
     describe_backup,
     execute_prune,
     iso_ms,

@@ -16,7 +16,7 @@ from kafka_backup.cli.errors import EXIT_FAILED, handle_errors
 from kafka_backup.cli.locate import job_config
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
 from kafka_backup.cli.summary import block, human_duration
-from kafka_backup.engine.drill.run import DrillConfig, DrillReport, DrillRun
+from kafka_backup.engine import DrillConfig, DrillReport, DrillRun
 from kafka_backup.telemetry import ClientStats, kafka_logger
 
 

@@ -20,7 +20,7 @@ def one_line(text: str) -> str:
 def emit_error(code: str, message: str, hint: str | None, exit_code: int, *, as_json: bool) -> None:
     """Print the error line (and, with ``as_json``, the JSON object on stdout)."""
     # the same redaction as the logs: an exception's text may quote a URL, a header or a configuration value
-    from kafka_backup.telemetry.redact import default_redactor  # noqa: PLC0415 - only when an error is printed
+    from kafka_backup.telemetry import default_redactor  # noqa: PLC0415 - only when an error is printed
 
     redact = default_redactor().redact_text
     message = redact(one_line(message))

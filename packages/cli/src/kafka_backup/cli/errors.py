@@ -16,7 +16,7 @@ import click
 from kafka_backup.cli.error_line import emit_error
 
 if TYPE_CHECKING:
-    from kafka_backup.engine.errors import BackupError
+    from kafka_backup.engine import BackupError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,8 +52,8 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 def _report_any(exc: Exception, *, as_json: bool) -> int:
     """One line for ``exc`` (and the JSON object with ``as_json``); returns the exit code. Imports the error trees
     only now that one is needed."""
-    from kafka_backup.engine.errors import BackupError  # noqa: PLC0415 - lazy: see the module docstring
-    from kafka_backup.telemetry.errors import MetricsFileError, TelemetryError  # noqa: PLC0415
+    from kafka_backup.engine import BackupError  # noqa: PLC0415 - lazy: see the module docstring
+    from kafka_backup.telemetry import MetricsFileError, TelemetryError  # noqa: PLC0415
 
     if isinstance(exc, BackupError):
         return report(exc, as_json=as_json)

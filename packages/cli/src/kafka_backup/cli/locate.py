@@ -14,12 +14,17 @@ from typing import Any, TypeVar
 import click
 from pydantic import BaseModel
 
-from kafka_backup.engine.config.backup import KafkaConfig, StorageConfig, expand_env, load_yaml, parse_config
-from kafka_backup.engine.config.names import id_problem
-from kafka_backup.engine.errors import ConfigError
-from kafka_backup.engine.store import Store
-from kafka_backup.telemetry import register_secret
-from kafka_backup.telemetry.catalog import Metrics
+from kafka_backup.engine import (
+    ConfigError,
+    KafkaConfig,
+    StorageConfig,
+    Store,
+    expand_env,
+    id_problem,
+    load_yaml,
+    parse_config,
+)
+from kafka_backup.telemetry import Metrics, register_secret
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)

@@ -135,7 +135,7 @@ class LazyGroup(click.Group):
 @click.version_option(VERSION, prog_name="kafka-backup")
 def cli() -> None:
     """Back up Apache Kafka topics to object storage and restore them."""
-    from kafka_backup.telemetry.logs import configure_logging  # noqa: PLC0415 - not on --help's path
+    from kafka_backup.telemetry import configure_logging  # noqa: PLC0415 - not on --help's path
 
     # logs go to stderr from the first line on, so stdout holds only results (--json stays parseable);
     # commands with a telemetry session re-configure with OTLP export when it is set up

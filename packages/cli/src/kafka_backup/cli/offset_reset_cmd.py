@@ -15,19 +15,19 @@ from kafka_backup.cli.errors import handle_errors
 from kafka_backup.cli.locate import Located, check_id, locate, storage_options
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
 from kafka_backup.cli.summary import counted
-from kafka_backup.engine.config.backup import KafkaConfig
-from kafka_backup.engine.config.names import compile_patterns
-from kafka_backup.engine.format.restore_state import RestoreState
-from kafka_backup.engine.kafka.admin import Cluster
-from kafka_backup.engine.restore.offsets import (
+from kafka_backup.engine import (
+    Cluster,
     GroupReset,
+    KafkaConfig,
+    RestoreState,
+    compile_patterns,
     execute_reset,
     load_state,
     plan_reset,
+    read_backup_manifest,
     render_table,
     script_lines,
 )
-from kafka_backup.engine.restore.run import read_backup_manifest
 from kafka_backup.telemetry import kafka_logger
 
 

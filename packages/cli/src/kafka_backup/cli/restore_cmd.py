@@ -17,10 +17,16 @@ from kafka_backup.cli.locate import job_config
 from kafka_backup.cli.progress import ProgressLine, wants_progress
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
 from kafka_backup.cli.summary import block, counted, human_bytes, human_duration
-from kafka_backup.engine.catalog.inventory import iso_ms
-from kafka_backup.engine.config.restore import RestoreConfig
-from kafka_backup.engine.errors import ConfigError
-from kafka_backup.engine.restore.run import Progress, RestorePlan, RestoreRun, RestoreSummary, describe_occupancy
+from kafka_backup.engine import (
+    ConfigError,
+    Progress,
+    RestoreConfig,
+    RestorePlan,
+    RestoreRun,
+    RestoreSummary,
+    describe_occupancy,
+    iso_ms,
+)
 from kafka_backup.telemetry import ClientStats, kafka_logger
 
 

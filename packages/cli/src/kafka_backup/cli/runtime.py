@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import click
 
 from kafka_backup.cli.error_line import FlagError
-from kafka_backup.telemetry import kafka_logger, register_secret
-from kafka_backup.telemetry.quiet import QuietTelemetry, quiet_setup
+from kafka_backup.telemetry import QuietTelemetry, kafka_logger, quiet_setup, register_secret
 
 if TYPE_CHECKING:
     from kafka_backup.telemetry import MetricsServer, ReadinessCheck, Telemetry

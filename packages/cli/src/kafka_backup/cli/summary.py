@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kafka_backup.engine.backup.run import BackupSummary
+    from kafka_backup.engine import BackupSummary
 
 RULE = "─" * 32
 

@@ -10,7 +10,7 @@ import click
 from kafka_backup.cli.errors import EXIT_FAILED, handle_errors
 from kafka_backup.cli.locate import locate, storage_options
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
-from kafka_backup.engine.catalog.validate import validate_backup
+from kafka_backup.engine import validate_backup
 
 
 @click.command("validate")

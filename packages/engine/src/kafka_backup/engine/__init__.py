@@ -1,10 +1,15 @@
 """The kafka-backup engine: backup and restore of Kafka topics to fsspec storage in Parquet segments.
 
+This package's names are the engine's public API: what the CLI uses and what a library user needs to run, inspect
+and verify backups from Python. Anything else is internal and may move. ``kafka_backup.engine.store`` (the storage
+contract and backends) and ``kafka_backup.engine.testing`` (data sets, topic helpers, a recording store) are the two
+public subpackages.
+
 The engine records telemetry only through the OpenTelemetry API (a ``kafka_backup.telemetry.Metrics`` passed in, or
 the global provider); the CLI wires the SDK.
 
-The names below are imported on first use (PEP 562), so importing a light submodule such as
-``kafka_backup.engine.errors`` does not load pyarrow, confluent_kafka and pydantic.
+The names below are imported on first use (PEP 562), so ``from kafka_backup.engine import ConfigError`` does not load
+pyarrow, confluent_kafka and pydantic.
 """
 
 from __future__ import annotations
@@ -14,14 +19,84 @@ from typing import TYPE_CHECKING
 from kafka_backup.telemetry.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from kafka_backup.engine.backup.run import BackupRun, BackupSummary, run_backup
-    from kafka_backup.engine.config.backup import BackupConfig, load_config
+    from kafka_backup.engine.backup.progress import BackupProgress
+    from kafka_backup.engine.backup.run import BackupRun, BackupSummary, run_backup, summary_json
+    from kafka_backup.engine.catalog.inventory import (
+        describe_backup,
+        execute_prune,
+        iso_ms,
+        list_backups,
+        parse_duration,
+        plan_prune,
+    )
+    from kafka_backup.engine.catalog.validate import validate_backup
+    from kafka_backup.engine.config.backup import (
+        BackupConfig,
+        KafkaConfig,
+        StorageConfig,
+        expand_env,
+        load_config,
+        load_yaml,
+        parse_config,
+    )
+    from kafka_backup.engine.config.names import compile_patterns, id_problem
+    from kafka_backup.engine.config.restore import RestoreConfig
+    from kafka_backup.engine.drill.run import DrillConfig, DrillReport, DrillRun
     from kafka_backup.engine.errors import BackupError, ConfigError, StorageError
+    from kafka_backup.engine.format.manifest import backup_key
+    from kafka_backup.engine.format.restore_state import RestoreState
+    from kafka_backup.engine.kafka.admin import Cluster
+    from kafka_backup.engine.restore.offsets import (
+        GroupReset,
+        execute_reset,
+        load_state,
+        plan_reset,
+        render_table,
+        script_lines,
+    )
+    from kafka_backup.engine.restore.run import (
+        Progress,
+        RestorePlan,
+        RestoreRun,
+        RestoreSummary,
+        describe_occupancy,
+        read_backup_manifest,
+    )
+    from kafka_backup.engine.store import Store, open_store
 
 _MODULE_OF = {
-    **dict.fromkeys(["BackupRun", "BackupSummary", "run_backup"], "backup.run"),
-    **dict.fromkeys(["BackupConfig", "load_config"], "config.backup"),
+    # configuration
+    **dict.fromkeys(
+        ["BackupConfig", "KafkaConfig", "StorageConfig", "expand_env", "load_config", "load_yaml", "parse_config"],
+        "config.backup",
+    ),
+    **dict.fromkeys(["compile_patterns", "id_problem"], "config.names"),
+    "RestoreConfig": "config.restore",
+    # errors (each carries its stable code, hint and exit code)
     **dict.fromkeys(["BackupError", "ConfigError", "StorageError"], "errors"),
+    # backup
+    "BackupProgress": "backup.progress",
+    **dict.fromkeys(["BackupRun", "BackupSummary", "run_backup", "summary_json"], "backup.run"),
+    # restore and consumer-group offsets
+    **dict.fromkeys(
+        ["Progress", "RestorePlan", "RestoreRun", "RestoreSummary", "describe_occupancy", "read_backup_manifest"],
+        "restore.run",
+    ),
+    **dict.fromkeys(
+        ["GroupReset", "execute_reset", "load_state", "plan_reset", "render_table", "script_lines"], "restore.offsets"
+    ),
+    "RestoreState": "format.restore_state",
+    "Cluster": "kafka.admin",
+    # drills, the catalog, validation
+    **dict.fromkeys(["DrillConfig", "DrillReport", "DrillRun"], "drill.run"),
+    **dict.fromkeys(
+        ["describe_backup", "execute_prune", "iso_ms", "list_backups", "parse_duration", "plan_prune"],
+        "catalog.inventory",
+    ),
+    "validate_backup": "catalog.validate",
+    # storage
+    "backup_key": "format.manifest",
+    **dict.fromkeys(["Store", "open_store"], "store"),
 }
 """Public name -> the submodule that defines it."""
 
@@ -30,10 +105,47 @@ __getattr__, __dir__ = lazy_exports(__name__, _MODULE_OF)
 __all__ = [
     "BackupConfig",
     "BackupError",
+    "BackupProgress",
     "BackupRun",
     "BackupSummary",
+    "Cluster",
     "ConfigError",
+    "DrillConfig",
+    "DrillReport",
+    "DrillRun",
+    "GroupReset",
+    "KafkaConfig",
+    "Progress",
+    "RestoreConfig",
+    "RestorePlan",
+    "RestoreRun",
+    "RestoreState",
+    "RestoreSummary",
+    "StorageConfig",
     "StorageError",
+    "Store",
+    "backup_key",
+    "compile_patterns",
+    "describe_backup",
+    "describe_occupancy",
+    "execute_prune",
+    "execute_reset",
+    "expand_env",
+    "id_problem",
+    "iso_ms",
+    "list_backups",
     "load_config",
+    "load_state",
+    "load_yaml",
+    "open_store",
+    "parse_config",
+    "parse_duration",
+    "plan_prune",
+    "plan_reset",
+    "read_backup_manifest",
+    "render_table",
     "run_backup",
+    "script_lines",
+    "summary_json",
+    "validate_backup",
 ]

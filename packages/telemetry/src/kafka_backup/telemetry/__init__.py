@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from kafka_backup.telemetry.logs import LogFormat, LoggingConfig, configure_logging, get_logger, kafka_logger
     from kafka_backup.telemetry.observed import LagTracker, ObservedValues
     from kafka_backup.telemetry.providers import Telemetry, active, setup, shutdown
-    from kafka_backup.telemetry.redact import Redactor, register_secret
+    from kafka_backup.telemetry.quiet import QuietTelemetry, quiet_setup
+    from kafka_backup.telemetry.redact import Redactor, default_redactor, register_secret
     from kafka_backup.telemetry.server import MetricsServer, ReadinessCheck, serve_metrics
     from kafka_backup.telemetry.settings import TelemetrySettings
 
@@ -40,7 +41,8 @@ _MODULE_OF = {
     **dict.fromkeys(["LogFormat", "LoggingConfig", "configure_logging", "get_logger", "kafka_logger"], "logs"),
     **dict.fromkeys(["LagTracker", "ObservedValues"], "observed"),
     **dict.fromkeys(["Telemetry", "active", "setup", "shutdown"], "providers"),
-    **dict.fromkeys(["Redactor", "register_secret"], "redact"),
+    **dict.fromkeys(["QuietTelemetry", "quiet_setup"], "quiet"),
+    **dict.fromkeys(["Redactor", "default_redactor", "register_secret"], "redact"),
     **dict.fromkeys(["MetricsServer", "ReadinessCheck", "serve_metrics"], "server"),
     "TelemetrySettings": "settings",
 }
@@ -62,6 +64,7 @@ __all__ = [
     "MetricsServer",
     "MetricsServerError",
     "ObservedValues",
+    "QuietTelemetry",
     "ReadinessCheck",
     "Redactor",
     "Telemetry",
@@ -70,11 +73,13 @@ __all__ = [
     "TelemetrySettings",
     "active",
     "configure_logging",
+    "default_redactor",
     "family",
     "get_logger",
     "kafka_logger",
     "librdkafka_config",
     "metrics_json",
+    "quiet_setup",
     "register_secret",
     "serve_metrics",
     "setup",
