@@ -32,7 +32,8 @@ from confluent_kafka.admin import AdminClient
 
 from cli.test_backup_cli import run_cli
 from engine.restore_support import RECENT_TS, create_topic, make_backup, produce_records, read_topic
-from kafka_backup.engine.config.backup import BackupConfig, parse_config
+from kafka_backup.engine.config.backup import BackupConfig
+from kafka_backup.engine.config.base import parse_config
 from kafka_backup.engine.config.restore import RestoreConfig
 from rig.kafka import KafkaEndpoint
 

@@ -16,7 +16,8 @@ import yaml
 from cli.test_backup_cli import one_error_line, run_cli
 from engine.backup_helpers import backup_config
 from engine.restore_support import content, make_backup, numbered_topic, read_topic
-from kafka_backup.engine.config.backup import BackupConfig, parse_config
+from kafka_backup.engine.config.backup import BackupConfig
+from kafka_backup.engine.config.base import parse_config
 from kafka_backup.engine.config.restore import RestoreConfig
 from kafka_backup.engine.errors import ConfigError
 from rig.kafka import KafkaEndpoint

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kafka_backup.engine.config.backup import BackupConfig, expand_env, load_config, parse_config
+from kafka_backup.engine.config.backup import BackupConfig
+from kafka_backup.engine.config.base import expand_env, load_config, parse_config
 from kafka_backup.engine.errors import ConfigError
 
 MINIMAL = {"backup_id": "b1", "source": {"bootstrap_servers": "k:9092"}}

@@ -30,7 +30,7 @@ from engine.restore_support import (
     restore_config,
 )
 from kafka_backup.cli.main import cli
-from kafka_backup.engine.config.backup import parse_config
+from kafka_backup.engine.config.base import parse_config
 from kafka_backup.engine.config.restore import RestoreConfig
 from kafka_backup.engine.errors import ConfigError
 from kafka_backup.engine.format.restore_state import OffsetMap, offsets_prefix, state_key

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kafka_backup.engine.config.backup import load_config, parse_config
+from kafka_backup.engine.config.base import load_config, parse_config
 from kafka_backup.engine.config.restore import RestoreConfig
 from kafka_backup.engine.errors import ConfigError
 

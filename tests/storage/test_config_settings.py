@@ -7,7 +7,9 @@ import threading
 
 import pytest
 
-from kafka_backup.engine.config.backup import BackupConfig, StorageConfig, parse_config
+from kafka_backup.engine.config.backup import BackupConfig
+from kafka_backup.engine.config.base import parse_config
+from kafka_backup.engine.config.storage import StorageConfig
 from kafka_backup.engine.errors import ConfigError, StorageError
 from kafka_backup.engine.store import RetryPolicy, StorageSettings
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import BaseModel
 
 from kafka_backup.engine import (
     ConfigError,
-    KafkaConfig,
     StorageConfig,
     Store,
     expand_env,
@@ -25,6 +24,9 @@ from kafka_backup.engine import (
     parse_config,
 )
 from kafka_backup.telemetry import Metrics, register_secret
+
+if TYPE_CHECKING:
+    from kafka_backup.engine import KafkaConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
@@ -75,6 +77,9 @@ class Located:
         if not target:
             return None
         flags = {"bootstrap_servers": "--bootstrap-servers"} if bootstrap else {}
+        # imported here: commands that only read the storage (list, describe) need no Kafka model
+        from kafka_backup.engine import KafkaConfig  # noqa: PLC0415
+
         return parse_config(KafkaConfig, target, f"{self.source} (target)", flags=flags)
 
 

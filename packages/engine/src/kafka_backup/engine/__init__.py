@@ -30,17 +30,12 @@ if TYPE_CHECKING:
         plan_prune,
     )
     from kafka_backup.engine.catalog.validate import validate_backup
-    from kafka_backup.engine.config.backup import (
-        BackupConfig,
-        KafkaConfig,
-        StorageConfig,
-        expand_env,
-        load_config,
-        load_yaml,
-        parse_config,
-    )
+    from kafka_backup.engine.config.backup import BackupConfig
+    from kafka_backup.engine.config.base import expand_env, load_config, load_yaml, parse_config
+    from kafka_backup.engine.config.kafka import KafkaConfig
     from kafka_backup.engine.config.names import compile_patterns, id_problem
     from kafka_backup.engine.config.restore import RestoreConfig
+    from kafka_backup.engine.config.storage import StorageConfig
     from kafka_backup.engine.drill.run import DrillConfig, DrillReport, DrillRun
     from kafka_backup.engine.errors import BackupError, ConfigError, StorageError
     from kafka_backup.engine.format.manifest import backup_key
@@ -66,10 +61,10 @@ if TYPE_CHECKING:
 
 _MODULE_OF = {
     # configuration
-    **dict.fromkeys(
-        ["BackupConfig", "KafkaConfig", "StorageConfig", "expand_env", "load_config", "load_yaml", "parse_config"],
-        "config.backup",
-    ),
+    "BackupConfig": "config.backup",
+    **dict.fromkeys(["expand_env", "load_config", "load_yaml", "parse_config"], "config.base"),
+    "KafkaConfig": "config.kafka",
+    "StorageConfig": "config.storage",
     **dict.fromkeys(["compile_patterns", "id_problem"], "config.names"),
     "RestoreConfig": "config.restore",
     # errors (each carries its stable code, hint and exit code)

@@ -1,6 +1,6 @@
 """The restore configuration (``restore.yaml``), validated like the backup configuration.
 
-Same rules as :mod:`kafka_backup.engine.config.backup`: unknown keys are errors with a suggestion, ``${ENV}`` is
+Same rules as :mod:`kafka_backup.engine.config.base`: unknown keys are errors with a suggestion, ``${ENV}`` is
 expanded, secrets are ``SecretStr``. Command-line flags override the common keys (see ``kafka-backup restore --help``).
 
 Decisions a user should know about:
@@ -33,8 +33,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from kafka_backup.engine.config.backup import KafkaConfig, StorageConfig, _Model, invalid
+from kafka_backup.engine.config.base import ConfigModel, invalid
+from kafka_backup.engine.config.kafka import KafkaConfig
 from kafka_backup.engine.config.names import Id, Patterns, TopicName
+from kafka_backup.engine.config.storage import StorageConfig
 
 _SUBMS = re.compile(r"\.(\d{4,})")
 _TIME_HINT = "give epoch milliseconds or an ISO-8601 time such as 2026-01-01T00:00:00Z"
@@ -80,7 +82,7 @@ Timestamp = Annotated[int, BeforeValidator(parse_timestamp, json_schema_input_ty
 """Epoch milliseconds, given as such or as an ISO-8601 time (see :func:`parse_timestamp`)."""
 
 
-class TimeWindow(_Model):
+class TimeWindow(ConfigModel):
     """Point-in-time selection: records with ``from <= timestamp <= to`` (ms; either end may be left open)."""
 
     from_: Timestamp | None = Field(
@@ -98,7 +100,7 @@ class TimeWindow(_Model):
         return self
 
 
-class OffsetRange(_Model):
+class OffsetRange(ConfigModel):
     """Restore only source offsets ``from..to`` (inclusive) of a topic's partitions."""
 
     topic: str = Field(description="Source topic (exact name).")
@@ -107,14 +109,14 @@ class OffsetRange(_Model):
     to: int | None = Field(None, ge=0, description="Last source offset, inclusive.")
 
 
-class RestoreTopicSelection(_Model):
+class RestoreTopicSelection(ConfigModel):
     """Which backed-up topics to restore (globs, or regexes prefixed with `re:`)."""
 
     include: Patterns = Field(default_factory=lambda: ["*"], description="Topics to restore.")
     exclude: Patterns = Field(default_factory=list, description="Topics to leave out.")
 
 
-class CreateTopics(_Model):
+class CreateTopics(ConfigModel):
     """Creating target topics that do not exist yet."""
 
     enabled: bool = Field(True, description="Create missing target topics (else a missing topic is an error).")
@@ -129,14 +131,14 @@ class CreateTopics(_Model):
     )
 
 
-class RateLimit(_Model):
+class RateLimit(ConfigModel):
     """Upper bounds on the produce rate (unset: unlimited)."""
 
     records_per_sec: float | None = Field(None, gt=0, description="Records per second.")
     bytes_per_sec: float | None = Field(None, gt=0, description="Record payload bytes per second.")
 
 
-class ConsumerGroupReset(_Model):
+class ConsumerGroupReset(ConfigModel):
     """Translating captured consumer-group offsets onto the restored topics."""
 
     reset: bool = Field(False, description="Run the offset reset as the last phase of the restore.")
@@ -144,7 +146,7 @@ class ConsumerGroupReset(_Model):
     exclude: Patterns = Field(default_factory=list, description="Groups to leave alone.")
 
 
-class RestoreConfig(_Model):
+class RestoreConfig(ConfigModel):
     """A restore job."""
 
     backup_id: Id = Field(description="The backup to restore.")

@@ -39,9 +39,11 @@ from pydantic import Field
 
 from kafka_backup.engine.catalog.completeness import Shortfall, assess
 from kafka_backup.engine.catalog.validate import Finding, validate_backup
-from kafka_backup.engine.config.backup import KafkaConfig, StorageConfig, _Model
+from kafka_backup.engine.config.base import ConfigModel
+from kafka_backup.engine.config.kafka import KafkaConfig
 from kafka_backup.engine.config.names import Id
 from kafka_backup.engine.config.restore import RestoreConfig, RestoreTopicSelection
+from kafka_backup.engine.config.storage import StorageConfig
 from kafka_backup.engine.errors import (
     BackupError,
     ConfigError,
@@ -73,7 +75,7 @@ RTO_CAP = 25.0
 Result = Literal["pass", "fail", "partial"]
 
 
-class DrillConfig(_Model):
+class DrillConfig(ConfigModel):
     """A restore drill (``drill.yaml``)."""
 
     drill: str | None = Field(

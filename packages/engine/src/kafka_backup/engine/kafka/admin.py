@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, ConfigSource, OffsetSpec
 
-from kafka_backup.engine.config.backup import KafkaConfig
+from kafka_backup.engine.config.kafka import KafkaConfig
 from kafka_backup.engine.config.names import compile_patterns
 from kafka_backup.engine.errors import (
     ConfigError,
@@ -159,7 +159,7 @@ def translate(exc: KafkaException, trap: ErrorTrap | None, action: str, bootstra
 
 def client_config_error(exc: KafkaException) -> ConfigError:
     """librdkafka refused to create a client (a setting it rejects, a PEM file it cannot load): a config error,
-    raised before any connection. The file checks in :class:`~kafka_backup.engine.config.backup.SecurityConfig` catch
+    raised before any connection. The file checks in :class:`~kafka_backup.engine.config.kafka.SecurityConfig` catch
     most of these first; what is left is content OpenSSL rejects (a wrong key password, a key of another cert)."""
     err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
     text = (err.str() if err else str(exc)).removeprefix("Failed to create admin client: ")

@@ -37,7 +37,7 @@ from confluent_kafka import KafkaError, KafkaException
 from kafka_backup.engine.errors import KafkaConnectionError, KafkaUnavailableError
 
 if TYPE_CHECKING:
-    from kafka_backup.engine.config.backup import KafkaConfig
+    from kafka_backup.engine.config.kafka import KafkaConfig
     from kafka_backup.telemetry.catalog import Metrics
 
 log = structlog.get_logger(__name__)

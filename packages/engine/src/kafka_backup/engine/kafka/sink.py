@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from kafka_backup.engine.config.backup import KafkaConfig
+from kafka_backup.engine.config.kafka import KafkaConfig
 from kafka_backup.engine.config.restore import RateLimit
 from kafka_backup.engine.errors import KafkaOperationError
 from kafka_backup.engine.kafka.admin import ErrorTrap, translate
