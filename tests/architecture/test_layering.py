@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from architecture.imports import graph, modules
+from architecture.imports import graph, imports_of, modules
 
 SDK_SIDE = ("opentelemetry.sdk", "opentelemetry.exporter", "prometheus_client", "kafka_backup.telemetry.providers")
 """What only the CLI wires: the engine records through the OpenTelemetry API alone."""
@@ -67,3 +67,25 @@ def test_engine_imports_no_telemetry_sdk() -> None:
     loaded = json.loads(done.stdout)
     assert "kafka_backup.engine.backup.run" in loaded  # the probe really imported the engine
     assert [m for m in loaded if m.startswith(SDK_SIDE)] == []
+
+
+KAFKA_CLIENT_FREE = ("kafka_backup.engine.drill", "kafka_backup.engine.config")
+"""Packages that reach Kafka only through ``kafka_backup.engine.kafka`` (the adapter that wraps confluent_kafka)."""
+
+
+def _imports_kafka_client(name: str) -> bool:
+    return name == "confluent_kafka" or name.startswith("confluent_kafka.")
+
+
+def test_kafka_client_stays_in_the_adapter() -> None:
+    """No drill or config module imports confluent_kafka itself (deferred imports included); the check sees such
+    an import where there is one: the adapter's own modules do."""
+    ours = modules()
+    offenders = {
+        name: sorted(m for m in imports_of(path) if _imports_kafka_client(m))
+        for name, path in ours.items()
+        if name.startswith(KAFKA_CLIENT_FREE)
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+    assert any(_imports_kafka_client(m) for m in imports_of(ours["kafka_backup.engine.kafka.reader"]))
+    assert any(_imports_kafka_client(m) for m in imports_of(ours["kafka_backup.engine.kafka.topics"]))

@@ -25,7 +25,8 @@ from engine.test_backup_lifecycle import produce
 from kafka_backup.cli.main import cli
 from kafka_backup.cli.restore_cmd import summary_block
 from kafka_backup.engine.catalog.completeness import assess
-from kafka_backup.engine.drill.run import DrillConfig, run_drill
+from kafka_backup.engine.drill.config import DrillConfig
+from kafka_backup.engine.drill.run import run_drill
 from kafka_backup.engine.errors import BackupIncompleteError
 from kafka_backup.engine.restore.run import RestoreRun
 from kafka_backup.telemetry.testing import MetricsCapture

@@ -17,18 +17,11 @@ from engine.restore_support import RECENT_TS, create_topic, produce_records
 from kafka_backup.cli.main import cli
 from kafka_backup.engine.backup.run import BackupRun
 from kafka_backup.engine.config.backup import BackupConfig
-from kafka_backup.engine.drill.run import (
-    CheckpointOverlay,
-    DrillConfig,
-    DrillReport,
-    DrillRun,
-    PartitionCheck,
-    Rec,
-    classify,
-    compare,
-    record_hash,
-    score,
-)
+from kafka_backup.engine.drill.compare import Rec, compare, record_hash
+from kafka_backup.engine.drill.config import DrillConfig
+from kafka_backup.engine.drill.overlay import CheckpointOverlay
+from kafka_backup.engine.drill.report import DrillReport, PartitionCheck, classify, score
+from kafka_backup.engine.drill.run import DrillRun
 from kafka_backup.engine.errors import ConfigError, StorageNotFoundError
 from kafka_backup.engine.store import open_store
 from kafka_backup.telemetry.catalog import Metrics

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from kafka_backup.engine.config.names import compile_patterns, id_problem
     from kafka_backup.engine.config.restore import RestoreConfig
     from kafka_backup.engine.config.storage import StorageConfig
-    from kafka_backup.engine.drill.run import DrillConfig, DrillReport, DrillRun
+    from kafka_backup.engine.drill.config import DrillConfig
+    from kafka_backup.engine.drill.report import DrillReport
+    from kafka_backup.engine.drill.run import DrillRun
     from kafka_backup.engine.errors import BackupError, ConfigError, StorageError
     from kafka_backup.engine.format.manifest import backup_key
     from kafka_backup.engine.format.restore_state import RestoreState
@@ -83,7 +85,9 @@ _MODULE_OF = {
     "RestoreState": "format.restore_state",
     "Cluster": "kafka.admin",
     # drills, the catalog, validation
-    **dict.fromkeys(["DrillConfig", "DrillReport", "DrillRun"], "drill.run"),
+    "DrillConfig": "drill.config",
+    "DrillReport": "drill.report",
+    "DrillRun": "drill.run",
     **dict.fromkeys(
         ["describe_backup", "execute_prune", "iso_ms", "list_backups", "parse_duration", "plan_prune"],
         "catalog.inventory",
