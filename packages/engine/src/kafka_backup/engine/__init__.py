@@ -43,9 +43,10 @@ if TYPE_CHECKING:
     from kafka_backup.engine.config.restore import RestoreConfig
     from kafka_backup.engine.drill.run import DrillConfig, DrillReport, DrillRun
     from kafka_backup.engine.errors import BackupError, ConfigError, StorageError
-    from kafka_backup.engine.format.manifest import backup_key
+    from kafka_backup.engine.format.layout import backup_key
     from kafka_backup.engine.format.restore_state import RestoreState
     from kafka_backup.engine.kafka.admin import Cluster
+    from kafka_backup.engine.repository import Repository
     from kafka_backup.engine.restore.offsets import (
         GroupReset,
         execute_reset,
@@ -95,7 +96,8 @@ _MODULE_OF = {
     ),
     "validate_backup": "catalog.validate",
     # storage
-    "backup_key": "format.manifest",
+    "backup_key": "format.layout",
+    "Repository": "repository",
     **dict.fromkeys(["Store", "open_store"], "store"),
 }
 """Public name -> the submodule that defines it."""
@@ -116,6 +118,7 @@ __all__ = [
     "GroupReset",
     "KafkaConfig",
     "Progress",
+    "Repository",
     "RestoreConfig",
     "RestorePlan",
     "RestoreRun",
