@@ -113,5 +113,8 @@ def read_json(fmt: Format, data: bytes, key: str, build: Callable[[dict[str, Any
     body = open_json(fmt, data, key)
     try:
         return build(body)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except KeyError as exc:
+        # not "KeyError: 'x'": the log redactor reads that as a secret-named pair
+        raise CorruptObjectError(f"{key}: {fmt.what} lacks the required field {exc.args[0]!r}", key=key) from None
+    except (ValueError, TypeError, AttributeError) as exc:
         raise CorruptObjectError(f"{key}: {fmt.what} does not parse ({type(exc).__name__}: {exc})", key=key) from None
