@@ -33,7 +33,7 @@ from kafka_backup.engine.catalog.validate import validate_backup
 from kafka_backup.engine.config.backup import BackupConfig
 from kafka_backup.engine.config.restore import RestoreConfig
 from kafka_backup.engine.errors import StorageError
-from kafka_backup.engine.format.manifest import manifest_key, segment_key
+from kafka_backup.engine.format.layout import manifest_key, segment_key
 from kafka_backup.engine.restore.run import RestoreRun
 from kafka_backup.engine.store import RetryPolicy, StorageSettings, Store, open_store, storage_options
 from kafka_backup.telemetry.catalog import Metrics

@@ -33,7 +33,8 @@ from kafka_backup.cli.main import cli
 from kafka_backup.engine.config.base import parse_config
 from kafka_backup.engine.config.restore import RestoreConfig
 from kafka_backup.engine.errors import ConfigError
-from kafka_backup.engine.format.restore_state import OffsetMap, offsets_prefix, state_key
+from kafka_backup.engine.format.layout import offsets_prefix, state_key
+from kafka_backup.engine.repository import Repository
 from kafka_backup.engine.restore.run import Progress, RestoreRun
 from kafka_backup.telemetry.catalog import Metrics
 from kafka_backup.telemetry.testing import MetricsCapture
@@ -312,11 +313,11 @@ class TestNonEmptyTarget:
 
         # the offset maps say where each source record went: right after the records that were there
         store = open_root(tmp_path)
-        state = json.loads(store.get(state_key("nonempty", first.restore_id), operation="checkpoint"))
-        assert state["empty"] == {}, "partitions that held records are not marked empty (no exact resume there)"
+        repository = Repository(store)
+        state = repository.read_restore_state("nonempty", first.restore_id)
+        assert state is not None and state.empty == {}, "partitions that held records are not marked empty"
         landed: dict[tuple[int, int], int] = {}
-        for info in store.list(offsets_prefix("nonempty", first.restore_id)):
-            omap = OffsetMap.from_json(store.get(info.key, operation="checkpoint"), info.key)
+        for omap in repository.offset_maps("nonempty", first.restore_id):
             for target_partition, runs in omap.runs.items():
                 for run in runs:
                     for k in range(run.length):

@@ -34,7 +34,7 @@ from kafka_backup.engine.errors import (
     SegmentMissingError,
     SegmentSizeMismatchError,
 )
-from kafka_backup.engine.format.restore_state import offsets_prefix, state_key
+from kafka_backup.engine.format.layout import offsets_prefix, state_key
 from kafka_backup.engine.restore.run import Progress, RestoreRun
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.catalog import Metrics

@@ -19,7 +19,7 @@ from kafka_backup.engine import (
     BackupProgress,
     BackupRun,
     BackupSummary,
-    backup_key,
+    Repository,
     load_config,
     summary_json,
 )
@@ -65,7 +65,7 @@ def _run(
     holder: list[BackupRun] = []
     checks = {
         "kafka": lambda: bool(holder) and holder[0].consumer is not None,
-        "storage": lambda: bool(holder) and holder[0].store.stat(backup_key(config.backup_id)) is not None,
+        "storage": lambda: bool(holder) and Repository(holder[0].store).has_backup(config.backup_id),
     }
     with telemetry_session(metrics, secrets=config.secrets(), checks=checks, config_endpoint=endpoint) as telemetry:
         run = BackupRun(

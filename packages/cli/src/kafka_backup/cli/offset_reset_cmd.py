@@ -19,12 +19,12 @@ from kafka_backup.engine import (
     Cluster,
     GroupReset,
     KafkaConfig,
+    Repository,
     RestoreState,
     compile_patterns,
     execute_reset,
     load_state,
     plan_reset,
-    read_backup_manifest,
     render_table,
     script_lines,
 )
@@ -54,7 +54,7 @@ class _Selection:
         compile_patterns([*include, *exclude])  # a bad regex is a config error before storage is read
         store = located.store()
         state = load_state(store, bid, restore_id)
-        resets = plan_reset(store, read_backup_manifest(store, bid), state, include, exclude)
+        resets = plan_reset(store, Repository(store).require_backup(bid), state, include, exclude)
         return located, state, resets
 
 

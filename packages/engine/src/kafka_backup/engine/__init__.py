@@ -40,9 +40,10 @@ if TYPE_CHECKING:
     from kafka_backup.engine.drill.report import DrillReport
     from kafka_backup.engine.drill.run import DrillRun
     from kafka_backup.engine.errors import BackupError, ConfigError, StorageError
-    from kafka_backup.engine.format.manifest import backup_key
+    from kafka_backup.engine.format.layout import backup_key
     from kafka_backup.engine.format.restore_state import RestoreState
     from kafka_backup.engine.kafka.admin import Cluster
+    from kafka_backup.engine.repository import Repository
     from kafka_backup.engine.restore.offsets import (
         GroupReset,
         execute_reset,
@@ -94,7 +95,8 @@ _MODULE_OF = {
     ),
     "validate_backup": "catalog.validate",
     # storage
-    "backup_key": "format.manifest",
+    "backup_key": "format.layout",
+    "Repository": "repository",
     **dict.fromkeys(["Store", "open_store"], "store"),
 }
 """Public name -> the submodule that defines it."""
@@ -115,6 +117,7 @@ __all__ = [
     "GroupReset",
     "KafkaConfig",
     "Progress",
+    "Repository",
     "RestoreConfig",
     "RestorePlan",
     "RestoreRun",

@@ -157,6 +157,29 @@ class IntegrityError(BackupError):
     code = "BACKUP_CORRUPT"
 
 
+class CorruptObjectError(IntegrityError):
+    """A stored JSON object (``backup.json``, ``snapshot.json``, a partition manifest, a restore checkpoint or offset
+    map) is not valid JSON, carries another object's format marker, or lacks a field its format requires. ``key``
+    names it. Raised by :mod:`kafka_backup.engine.format.envelope`; same code as every integrity failure."""
+
+    def __init__(self, message: str, *, key: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+
+
+class UnsupportedFormatError(IntegrityError):
+    """A stored object carries a format major version this kafka-backup does not read (written by a newer one).
+    ``key`` names the object, ``found`` the version it carries, ``understood`` the versions this one reads."""
+
+    code = "FORMAT_UNSUPPORTED"
+
+    def __init__(self, message: str, *, key: str, found: str, understood: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+        self.found = found
+        self.understood = understood
+
+
 class SegmentMissingError(IntegrityError):
     """A segment the restore selected is not in storage (found by the pre-flight check, before anything is written).
     ``key`` names the first missing one."""

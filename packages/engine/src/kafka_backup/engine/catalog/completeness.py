@@ -4,7 +4,8 @@ A backup says what it must hold in three places, all written before the data the
 
 - ``backup.json`` lists the topics with their partition counts: every one of those partitions must have a readable
   partition manifest that belongs to it (for continuous mode this is the partition set the backup owns);
-- ``snapshot.json`` (snapshot mode) holds each partition's target end offset: a complete snapshot reached them all;
+- ``snapshot.json`` (snapshot mode) holds each partition's target end offset: a complete snapshot reached them all
+  (one that does not parse is the defective shortfall ``snapshot_unreadable``: nothing can be judged against it);
 - ``backup.json``'s ``status`` says how the last run ended: ``complete`` (snapshot mode: every target reached),
   ``stopped`` (continuous mode: shut down cleanly, every record read was committed; ``stopped_at`` says when), or
   ``running`` (a run is in progress, or it died: the two cannot be told apart from storage, so both are judged
@@ -32,15 +33,9 @@ from typing import Any, Literal
 import pyarrow.parquet as pq
 
 from kafka_backup.engine.errors import IntegrityError, StorageError, StorageNotFoundError
-from kafka_backup.engine.format.manifest import (
-    BackupManifest,
-    PartitionManifest,
-    SegmentEntry,
-    Snapshot,
-    backup_key,
-    manifest_key,
-    snapshot_key,
-)
+from kafka_backup.engine.format.layout import backup_key, manifest_key, snapshot_key
+from kafka_backup.engine.format.manifest import BackupManifest, PartitionManifest, SegmentEntry, Snapshot
+from kafka_backup.engine.repository import Repository
 from kafka_backup.engine.store import Store
 
 TP = tuple[str, int]
@@ -51,11 +46,12 @@ ShortfallKind = Literal[
     "manifest_unreadable",
     "wrong_partition",
     "short_of_snapshot",
+    "snapshot_unreadable",
     "count_mismatch",
     "segment_unreadable",
 ]
 DEFECTIVE: frozenset[str] = frozenset(
-    {"manifest_unreadable", "wrong_partition", "count_mismatch", "segment_unreadable"}
+    {"manifest_unreadable", "snapshot_unreadable", "wrong_partition", "count_mismatch", "segment_unreadable"}
 )
 """Shortfalls that make a manifest untrustworthy (not merely short): a restore never starts on one of them."""
 
@@ -146,23 +142,25 @@ class Assessment:
 
 
 def read_snapshot(store: Store, backup_id: str) -> Snapshot | None:
-    """The snapshot checkpoint, or None when there is none (continuous mode) or it does not parse."""
-    try:
-        return Snapshot.from_json(store.get(snapshot_key(backup_id), operation="checkpoint"))
-    except StorageNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError):
-        return None
+    """The snapshot checkpoint, or None when there is none (continuous mode). One that does not parse, or has an
+    unknown major version, raises (``CorruptObjectError``/``UnsupportedFormatError``, naming its key)."""
+    return Repository(store).read_snapshot(backup_id)
 
 
 def assess(store: Store, backup_id: str, backup: BackupManifest | None = None) -> Assessment:
     """Judge the backup against what it must hold; reads ``backup.json`` (unless given), the snapshot checkpoint and
-    every partition manifest, never a segment. Raises only for ``backup.json`` itself (missing or unparseable)."""
+    every partition manifest, never a segment. Raises only for ``backup.json`` itself (missing or unparseable); an
+    unreadable ``snapshot.json`` is the defective shortfall ``snapshot_unreadable`` (no target can be trusted, so
+    none is judged)."""
+    repository = Repository(store)
     if backup is None:
-        key = backup_key(backup_id)
-        backup = BackupManifest.from_json(store.get(key, operation="manifest"), key)
-    snapshot = read_snapshot(store, backup_id)
+        backup = repository.require_backup(backup_id)
     out: list[Shortfall] = []
+    try:
+        snapshot = repository.read_snapshot(backup_id)
+    except IntegrityError as exc:
+        snapshot = None
+        out.append(Shortfall("snapshot_unreadable", snapshot_key(backup_id), exc.message))
     if backup.status == "running":
         out.append(
             Shortfall(
@@ -175,7 +173,7 @@ def assess(store: Store, backup_id: str, backup: BackupManifest | None = None) -
     for topic, info in sorted(backup.topics.items()):
         for partition in range(info.partitions):
             target = snapshot.target(topic, partition) if snapshot is not None else None
-            manifest, problem = _read(store, backup_id, topic, partition)
+            manifest, problem = _read(repository, backup_id, topic, partition)
             if problem is not None:
                 out.append(problem if target is None else replace(problem, missing_offsets=target))
             if manifest is None:
@@ -197,12 +195,14 @@ def assess(store: Store, backup_id: str, backup: BackupManifest | None = None) -
 
 
 def _read(
-    store: Store, backup_id: str, topic: str, partition: int
+    repository: Repository, backup_id: str, topic: str, partition: int
 ) -> tuple[PartitionManifest | None, Shortfall | None]:
     key = manifest_key(backup_id, topic, partition)
     try:
-        manifest = PartitionManifest.from_json(store.get(key, operation="manifest"), key)
-    except StorageNotFoundError:
+        manifest = repository.read_partition_manifest(backup_id, topic, partition)
+    except IntegrityError as exc:
+        return None, Shortfall("manifest_unreadable", key, exc.message, topic, partition)
+    if manifest is None:
         return None, Shortfall(
             "manifest_missing",
             key,
@@ -211,8 +211,6 @@ def _read(
             topic,
             partition,
         )
-    except IntegrityError as exc:
-        return None, Shortfall("manifest_unreadable", key, exc.message, topic, partition)
     if (manifest.backup_id, manifest.topic, manifest.partition) != (backup_id, topic, partition):
         detail = f"manifest is for {manifest.backup_id}/{manifest.topic}-{manifest.partition}"
         return None, Shortfall("wrong_partition", key, detail, topic, partition)
@@ -256,14 +254,15 @@ def footer_rows(store: Store, entry: SegmentEntry) -> int:
 
     Raises IntegrityError when the object ends in no Parquet footer (truncated, not Parquet), StorageNotFoundError
     when it does not exist."""
-    tail = store.get(entry.key, operation="segment", start=max(0, entry.size - FOOTER_READ), end=entry.size)
+    segments = Repository(store)
+    tail = segments.read_segment(entry.key, start=max(0, entry.size - FOOTER_READ), end=entry.size)
     if len(tail) < 12 or tail[-4:] != _MAGIC:
         raise IntegrityError(f"{entry.key}: does not end in a Parquet footer ({len(tail)} bytes read)")
     length = int.from_bytes(tail[-8:-4], "little")
     if length + 8 > len(tail):
         if length + 12 > entry.size:
             raise IntegrityError(f"{entry.key}: Parquet footer of {length} bytes does not fit the object")
-        tail = store.get(entry.key, operation="segment", start=entry.size - 8 - length, end=entry.size)
+        tail = segments.read_segment(entry.key, start=entry.size - 8 - length, end=entry.size)
     try:
         # the metadata parser needs only the footer: give it the footer behind a leading magic
         return int(pq.read_metadata(io.BytesIO(_MAGIC + tail[-(length + 8) :])).num_rows)

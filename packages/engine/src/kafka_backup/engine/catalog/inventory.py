@@ -28,13 +28,13 @@ from typing import Any
 import structlog
 
 from kafka_backup.engine.catalog.completeness import assess
-from kafka_backup.engine.errors import BackupNotFoundError, ConfigError, IntegrityError, StorageNotFoundError
-from kafka_backup.engine.format.manifest import BackupManifest, backup_key, now_ms
+from kafka_backup.engine.errors import ConfigError, IntegrityError
+from kafka_backup.engine.format.layout import ObjectKind, backup_key, object_kind, parse_segment_key
+from kafka_backup.engine.format.manifest import BackupManifest, now_ms
+from kafka_backup.engine.repository import Repository
 from kafka_backup.engine.store import Store
 
 log = structlog.get_logger(__name__)
-_SEGMENT = re.compile(r"^[^/]+/topics/.+/\d+/segments/[^/]+\.parquet$")
-_FILED = re.compile(r"^[^/]+/topics/(?P<t>.+)/(?P<p>\d+)/segments/[^/]+\.parquet$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
@@ -95,13 +95,7 @@ def _objects_by_backup(store: Store) -> dict[str, dict[str, int]]:
 
 
 def _read_backup(store: Store, backup_id: str) -> BackupManifest:
-    key = backup_key(backup_id)
-    try:
-        return BackupManifest.from_json(store.get(key, operation="manifest"), key)
-    except StorageNotFoundError:
-        raise BackupNotFoundError(
-            f"no backup '{backup_id}' at {store.url}", hint="`kafka-backup list` shows the backups there"
-        ) from None
+    return Repository(store).require_backup(backup_id)
 
 
 def list_backups(store: Store) -> list[BackupListing]:
@@ -252,19 +246,12 @@ class PrunePlan:
         }
 
 
-def _deletion_order(backup_id: str, keys: list[str]) -> list[str]:
-    def rank(key: str) -> tuple[int, str]:
-        if key == backup_key(backup_id):
-            return (0, key)
-        if key.endswith(("/snapshot.json", "/manifest.json")) and "/restores/" not in key:
-            return (1, key)
-        if "/restores/" in key:
-            return (2, key)
-        if _SEGMENT.match(key):
-            return (3, key)
-        return (4, key)
+_DELETION_RANK: dict[ObjectKind, int] = {"backup": 0, "manifest": 1, "restore": 2, "segment": 3, "other": 4}
+"""The commit point first, then what points at data, then the data (see the module docstring)."""
 
-    return sorted(keys, key=rank)
+
+def _deletion_order(backup_id: str, keys: list[str]) -> list[str]:
+    return sorted(keys, key=lambda key: (_DELETION_RANK[object_kind(backup_id, key)], key))
 
 
 def _retention(
@@ -305,10 +292,10 @@ def _orphans(store: Store, backup_id: str, objects: dict[str, int], referenced: 
     (of a partition backup.json lists) that does not list them. Any other unreferenced segment is ``unknown``."""
     indexed = assess(store, backup_id).manifests
     for key, size in sorted(objects.items()):
-        filed = _FILED.match(key)
+        filed = parse_segment_key(key)
         if filed is None or key in referenced:
             continue
-        if (filed["t"], int(filed["p"])) in indexed:
+        if (filed.topic, filed.partition) in indexed:
             plan.orphans.append(key)
             plan.bytes += size
         else:

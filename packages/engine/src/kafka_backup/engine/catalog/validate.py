@@ -6,7 +6,8 @@ Checks, each naming the exact object and defect when it fails:
 - the completeness model (:func:`~kafka_backup.engine.catalog.completeness.assess`) finds nothing short: the backup
   completed (``not_complete`` when ``backup.json`` still says ``running``: interrupted, or still being written), every
   partition of every backed-up topic has a manifest (``manifest_missing``) that parses (``manifest_unreadable``) and
-  belongs to it (``wrong_partition``), and a snapshot backup reached its targets (``short_of_snapshot``);
+  belongs to it (``wrong_partition``), and a snapshot backup has a readable ``snapshot.json``
+  (``snapshot_unreadable``) and reached its targets (``short_of_snapshot``);
 - segments and gaps tile ``[start_offset, next_offset)`` in order: no ``overlap``, no ``unexplained_gap``;
 - every segment entry is consistent (``start <= first <= last < end``, records fit the range, a count > 0);
 - every segment object exists (``missing``), has the recorded size (``truncated`` when shorter, ``size_mismatch``
@@ -27,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,24 +40,26 @@ from opentelemetry import trace
 
 from kafka_backup.engine.catalog.completeness import Assessment, assess
 from kafka_backup.engine.errors import BackupError, IntegrityError, StorageError, StorageNotFoundError
-from kafka_backup.engine.format.manifest import (
-    BackupManifest,
-    PartitionManifest,
-    SegmentEntry,
+from kafka_backup.engine.format.layout import (
     backup_key,
+    backup_prefix,
     manifest_key,
+    parse_manifest_key,
+    parse_segment_key,
 )
+from kafka_backup.engine.format.manifest import PartitionManifest, SegmentEntry
 from kafka_backup.engine.format.segment import decode
+from kafka_backup.engine.repository import Repository
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
 
 log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("kafka_backup.engine.catalog.validate")
-_SEGMENT = re.compile(r"^(?P<b>[^/]+)/topics/(?P<t>.+)/(?P<p>\d+)/segments/[^/]+\.parquet$")
 DEFECT_KINDS = (
     "bad_entry", "checksum_mismatch", "empty_range", "missing", "overlap", "record_mismatch", "short_of_snapshot",
-    "size_mismatch", "truncated", "unexplained_gap", "unparseable", "unreadable", "wrong_backup", "wrong_partition",
+    "size_mismatch", "snapshot_unreadable", "truncated", "unexplained_gap", "unparseable", "unreadable",
+    "wrong_backup", "wrong_partition",
 )  # fmt: skip
 """Every defect ``kind`` a validation reports; upper-cased, the ``error_type``s of ``kafka_backup_errors_total``
 (operation ``validate``), each created at zero when a validation starts. A kind added to the checks belongs here."""
@@ -153,15 +155,18 @@ def validate_backup(
 
 def _validate(store: Store, backup_id: str, report: ValidationReport, workers: int) -> None:
     key = backup_key(backup_id)
-    objects = {o.key: o.size for o in store.list(f"{backup_id}/")}
+    objects = {o.key: o.size for o in store.list(backup_prefix(backup_id))}
     if key not in objects:
         what = "the backup has objects but no manifest" if objects else "no object exists under this backup id"
         report.defect(key, "missing", f"{what}; a backup without backup.json is not restorable")
         return
     try:
-        backup = BackupManifest.from_json(store.get(key, operation="manifest"), key)
+        backup = Repository(store).read_backup(backup_id)
     except IntegrityError as exc:
         report.defect(key, "unparseable", exc.message)
+        return
+    if backup is None:
+        report.defect(key, "missing", "backup.json disappeared while validating")
         return
     if backup.backup_id != backup_id:
         report.defect(key, "wrong_backup", f"manifest names backup '{backup.backup_id}'")
@@ -183,7 +188,7 @@ def _validate(store: Store, backup_id: str, report: ValidationReport, workers: i
     report.segments = len(entries)
 
     def size_of(key: str) -> int | None:
-        if key.startswith(f"{backup_id}/"):
+        if key.startswith(backup_prefix(backup_id)):
             return objects.get(key)
         info = store.stat(key)  # referenced from another backup's prefix (shared data)
         return info.size if info else None
@@ -198,19 +203,19 @@ def _unreferenced(
     assessment: Assessment, objects: dict[str, int], referenced: set[str], report: ValidationReport
 ) -> None:
     backup = assessment.backup
-    prefix = f"{backup.backup_id}/topics/"
     for obj in sorted(objects):
-        filed = _SEGMENT.match(obj)
+        filed = parse_segment_key(obj)
+        manifest_of = parse_manifest_key(backup.backup_id, obj)
         if filed is not None and obj not in referenced:
-            if (filed["t"], int(filed["p"])) in assessment.manifests:
+            if (filed.topic, filed.partition) in assessment.manifests:
                 report.warn(obj, "unreferenced", "segment object no manifest lists (left by a crash); prune --orphans")
             else:
                 # no readable manifest for its partition: this may be the only copy of records, never an orphan
                 report.warn(
                     obj, "unindexed", "segment of a partition without a readable manifest: maybe the only copy, kept"
                 )
-        elif obj.startswith(prefix) and obj.endswith("/manifest.json"):
-            topic, _, part = obj[len(prefix) : -len("/manifest.json")].rpartition("/")
+        elif manifest_of is not None:
+            topic, part = manifest_of
             if topic not in backup.topics or not part.isdigit() or int(part) >= backup.topics[topic].partitions:
                 report.warn(obj, "unreferenced", "partition manifest of a topic or partition not in backup.json")
 
@@ -254,7 +259,7 @@ def _check_segment(store: Store, e: SegmentEntry, listed_size: int | None, deep:
         kind = "truncated" if listed_size < e.size else "size_mismatch"
         return [Finding(e.key, kind, f"object has {listed_size} bytes, the manifest recorded {e.size}")]
     try:
-        data = store.get(e.key, operation="segment")
+        data = Repository(store).read_segment(e.key)
     except StorageNotFoundError:
         return [Finding(e.key, "missing", "segment disappeared while validating")]
     except StorageError as exc:
@@ -293,12 +298,12 @@ def _check_records(e: SegmentEntry, data: bytes) -> list[Finding]:
         problems.append(f"segment describes range {declared}, the manifest [{e.start_offset}, {e.end_offset})")
     offsets = table.column("offset")
     n = table.num_rows
-    filed = _SEGMENT.match(e.key)
+    filed = parse_segment_key(e.key)
     if filed is not None and n:
         topics = pc.unique(table.column("topic").cast("string")).to_pylist()
         partitions = pc.unique(table.column("partition")).to_pylist()
-        if topics != [filed["t"]] or partitions != [int(filed["p"])]:
-            problems.append(f"records of {topics} partitions {partitions}, filed under {filed['t']}-{filed['p']}")
+        if topics != [filed.topic] or partitions != [filed.partition]:
+            problems.append(f"records of {topics} partitions {partitions}, filed under {filed.topic}-{filed.partition}")
     if n != e.records:
         problems.append(f"{n} records, the manifest recorded {e.records}")
     if n:

@@ -1,11 +1,9 @@
 """Manifests: what a backup holds, and the commit point of every write.
 
-Layout under the storage URL (all names deterministic)::
-
-    <backup_id>/backup.json                                   backup-level metadata (topics, groups, runs)
-    <backup_id>/snapshot.json                                 the current snapshot's target end offsets
-    <backup_id>/topics/<topic>/<partition>/manifest.json      the partition manifest: segments and gaps
-    <backup_id>/topics/<topic>/<partition>/segments/<start:020>-<end:020>.parquet
+Where each object lives is :mod:`kafka_backup.engine.format.layout`; how it is wrapped and checked on read (format
+marker, ``MAJOR.MINOR`` version, corruption as ``BACKUP_CORRUPT`` with the key) is
+:mod:`kafka_backup.engine.format.envelope`; reading and writing them over a store is
+:class:`kafka_backup.engine.repository.Repository`.
 
 A partition manifest covers the offset range ``[start_offset, next_offset)`` completely: its segments and gaps,
 in offset order, tile that range without holes or overlaps (segment ``k+1`` starts where ``k`` ends). A segment's
@@ -16,39 +14,27 @@ we read it: data loss, logged and counted).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from kafka_backup.engine.errors import IntegrityError
+from kafka_backup.engine.format.envelope import BACKUP_MANIFEST, PARTITION_MANIFEST, SNAPSHOT, read_json, seal
 
-MANIFEST_FORMAT = "kafka-backup-partition-manifest"
-BACKUP_FORMAT = "kafka-backup-backup"
-FORMAT_VERSION = 1
+# the keys, re-exported for the callers that still import them from here (the layout module owns them)
+from kafka_backup.engine.format.layout import backup_key, manifest_key, partition_prefix, segment_key, snapshot_key
+
+__all__ = [
+    "BACKUP_FORMAT", "MANIFEST_FORMAT", "BackupManifest", "BackupStatus", "Gap", "GapReason", "PartitionManifest",
+    "SegmentEntry", "Snapshot", "TopicInfo", "backup_key", "manifest_key", "now_ms", "partition_prefix",
+    "segment_key", "snapshot_key",
+]  # fmt: skip
+
+MANIFEST_FORMAT = PARTITION_MANIFEST.marker
+BACKUP_FORMAT = BACKUP_MANIFEST.marker
 
 GapReason = Literal["no_records", "retention"]
 BackupStatus = Literal["running", "complete", "stopped"]
-
-
-def backup_key(backup_id: str) -> str:
-    return f"{backup_id}/backup.json"
-
-
-def snapshot_key(backup_id: str) -> str:
-    return f"{backup_id}/snapshot.json"
-
-
-def partition_prefix(backup_id: str, topic: str, partition: int) -> str:
-    return f"{backup_id}/topics/{topic}/{partition}/"
-
-
-def manifest_key(backup_id: str, topic: str, partition: int) -> str:
-    return partition_prefix(backup_id, topic, partition) + "manifest.json"
-
-
-def segment_key(backup_id: str, topic: str, partition: int, start: int, end: int) -> str:
-    return partition_prefix(backup_id, topic, partition) + f"segments/{start:020d}-{end:020d}.parquet"
 
 
 def now_ms() -> int:
@@ -117,27 +103,25 @@ class PartitionManifest:
         return replace(self, gaps=(*self.gaps, gap), next_offset=end_offset, updated_at=now_ms())
 
     def to_json(self) -> bytes:
-        body = {"format": MANIFEST_FORMAT, "version": FORMAT_VERSION, **asdict(self)}
-        return json.dumps(body, indent=1, sort_keys=True).encode()
+        return seal(PARTITION_MANIFEST, asdict(self))
 
     @classmethod
     def from_json(cls, data: bytes, name: str = "manifest") -> PartitionManifest:
-        try:
-            body = json.loads(data)
-            if body.get("format") != MANIFEST_FORMAT:
-                raise IntegrityError(f"{name}: not a kafka-backup partition manifest")
-            return cls(
-                backup_id=body["backup_id"],
-                topic=body["topic"],
-                partition=int(body["partition"]),
-                start_offset=int(body["start_offset"]),
-                next_offset=int(body["next_offset"]),
-                segments=tuple(SegmentEntry(**s) for s in body["segments"]),
-                gaps=tuple(Gap(**g) for g in body["gaps"]),
-                updated_at=int(body["updated_at"]),
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise IntegrityError(f"{name}: manifest does not parse ({type(exc).__name__}: {exc})") from None
+        """Parse a stored partition manifest; ``name`` (its key) is named in every error."""
+        return read_json(PARTITION_MANIFEST, data, name, cls._from_body)
+
+    @classmethod
+    def _from_body(cls, body: dict[str, Any]) -> PartitionManifest:
+        return cls(
+            backup_id=body["backup_id"],
+            topic=body["topic"],
+            partition=int(body["partition"]),
+            start_offset=int(body["start_offset"]),
+            next_offset=int(body["next_offset"]),
+            segments=tuple(SegmentEntry(**s) for s in body["segments"]),
+            gaps=tuple(Gap(**g) for g in body["gaps"]),
+            updated_at=int(body["updated_at"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -169,32 +153,30 @@ class BackupManifest:
     """When a continuous run last shut down cleanly (status ``stopped``)."""
 
     def to_json(self) -> bytes:
-        body = {"format": BACKUP_FORMAT, "version": FORMAT_VERSION, **asdict(self)}
-        return json.dumps(body, indent=1, sort_keys=True).encode()
+        return seal(BACKUP_MANIFEST, asdict(self))
 
     @classmethod
     def from_json(cls, data: bytes, name: str = "backup.json") -> BackupManifest:
-        try:
-            body: dict[str, Any] = json.loads(data)
-            if body.get("format") != BACKUP_FORMAT:
-                raise IntegrityError(f"{name}: not a kafka-backup backup manifest")
-            if body.get("status") not in ("running", "complete", "stopped"):
-                raise IntegrityError(f"{name}: unknown status {body.get('status')!r}")
-            return cls(
-                backup_id=body["backup_id"],
-                created_at=int(body["created_at"]),
-                updated_at=int(body["updated_at"]),
-                topics={k: TopicInfo(**v) for k, v in body["topics"].items()},
-                consumer_groups=body["consumer_groups"],
-                compression=body["compression"],
-                status=body["status"],
-                completed_at=body.get("completed_at"),
-                source_cluster_id=body.get("source_cluster_id"),
-                mode=body.get("mode"),
-                stopped_at=body.get("stopped_at"),
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise IntegrityError(f"{name}: does not parse ({type(exc).__name__}: {exc})") from None
+        """Parse a stored ``backup.json``; ``name`` (its key) is named in every error."""
+        return read_json(BACKUP_MANIFEST, data, name, cls._from_body)
+
+    @classmethod
+    def _from_body(cls, body: dict[str, Any]) -> BackupManifest:
+        if body.get("status") not in ("running", "complete", "stopped"):
+            raise ValueError(f"unknown status {body.get('status')!r}")
+        return cls(
+            backup_id=body["backup_id"],
+            created_at=int(body["created_at"]),
+            updated_at=int(body["updated_at"]),
+            topics={k: TopicInfo(**v) for k, v in body["topics"].items()},
+            consumer_groups=body["consumer_groups"],
+            compression=body["compression"],
+            status=body["status"],
+            completed_at=body.get("completed_at"),
+            source_cluster_id=body.get("source_cluster_id"),
+            mode=body.get("mode"),
+            stopped_at=body.get("stopped_at"),
+        )
 
 
 @dataclass(frozen=True)
@@ -213,9 +195,17 @@ class Snapshot:
         return [(t, int(p)) for t, parts in sorted(self.targets.items()) for p in sorted(parts, key=int)]
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=1, sort_keys=True).encode()
+        return seal(SNAPSHOT, asdict(self))
 
     @classmethod
-    def from_json(cls, data: bytes) -> Snapshot:
-        body = json.loads(data)
-        return cls(body["backup_id"], int(body["started_at"]), body["targets"], body["status"])
+    def from_json(cls, data: bytes, name: str = "snapshot.json") -> Snapshot:
+        """Parse a stored ``snapshot.json`` (legacy ones carry no marker: read as version 1.0)."""
+        return read_json(SNAPSHOT, data, name, cls._from_body)
+
+    @classmethod
+    def _from_body(cls, body: dict[str, Any]) -> Snapshot:
+        status = body["status"]
+        if status not in ("running", "complete"):
+            raise ValueError(f"unknown status {status!r}")
+        targets = {str(t): {str(p): int(end) for p, end in parts.items()} for t, parts in body["targets"].items()}
+        return cls(body["backup_id"], int(body["started_at"]), targets, status)

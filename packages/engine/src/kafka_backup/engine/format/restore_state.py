@@ -1,6 +1,8 @@
 """What a restore leaves on storage: its checkpoint and its source→target offset map.
 
-Layout, under the backup it restores (all objects written with ``operation="checkpoint"``)::
+Layout, under the backup it restores (keys built by :mod:`kafka_backup.engine.format.layout`; all objects written
+with ``operation="checkpoint"``; format marker and version checked on read by
+:mod:`kafka_backup.engine.format.envelope`)::
 
     <backup_id>/restores/<restore_id>/state.json                                    the restore's checkpoint
     <backup_id>/restores/<restore_id>/offsets/<topic>/<partition>/<start:020>.json  one per source segment
@@ -16,35 +18,21 @@ they already wrote (see :mod:`kafka_backup.engine.restore.run`).
 from __future__ import annotations
 
 import bisect
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from kafka_backup.engine.errors import IntegrityError
+from kafka_backup.engine.format.envelope import OFFSET_MAP, RESTORE_STATE, read_json, seal
 
-STATE_FORMAT = "kafka-backup-restore-state"
-MAP_FORMAT = "kafka-backup-restore-offsets"
-FORMAT_VERSION = 1
+# the keys, re-exported for the callers that still import them from here (the layout module owns them)
+from kafka_backup.engine.format.layout import offset_map_key, offsets_prefix, restore_prefix, restores_prefix, state_key
 
+__all__ = [
+    "MAP_FORMAT", "STATE_FORMAT", "OffsetMap", "PartitionTrail", "RestoreState", "Run", "build_runs",
+    "offset_map_key", "offsets_prefix", "restore_prefix", "restores_prefix", "state_key",
+]  # fmt: skip
 
-def restores_prefix(backup_id: str) -> str:
-    return f"{backup_id}/restores/"
-
-
-def restore_prefix(backup_id: str, restore_id: str) -> str:
-    return f"{backup_id}/restores/{restore_id}/"
-
-
-def state_key(backup_id: str, restore_id: str) -> str:
-    return restore_prefix(backup_id, restore_id) + "state.json"
-
-
-def offsets_prefix(backup_id: str, restore_id: str) -> str:
-    return restore_prefix(backup_id, restore_id) + "offsets/"
-
-
-def offset_map_key(backup_id: str, restore_id: str, topic: str, partition: int, start: int) -> str:
-    return offsets_prefix(backup_id, restore_id) + f"{topic}/{partition}/{start:020d}.json"
+STATE_FORMAT = RESTORE_STATE.marker
+MAP_FORMAT = OFFSET_MAP.marker
 
 
 @dataclass(frozen=True)
@@ -82,18 +70,17 @@ class RestoreState:
         return [(t, int(p)) for t, parts in sorted(self.starts.items()) for p in sorted(parts, key=int)]
 
     def to_json(self) -> bytes:
-        return json.dumps({"format": STATE_FORMAT, "version": FORMAT_VERSION, **asdict(self)}, indent=1).encode()
+        return seal(RESTORE_STATE, asdict(self))
 
     @classmethod
     def from_json(cls, data: bytes, name: str = "state.json") -> RestoreState:
-        try:
-            body: dict[str, Any] = json.loads(data)
-            if body.pop("format", None) != STATE_FORMAT:
-                raise IntegrityError(f"{name}: not a kafka-backup restore checkpoint")
-            body.pop("version", None)
-            return cls(**body)
-        except (ValueError, TypeError) as exc:
-            raise IntegrityError(f"{name}: does not parse ({type(exc).__name__}: {exc})") from None
+        """Parse a stored restore checkpoint; ``name`` (its key) is named in every error."""
+        return read_json(RESTORE_STATE, data, name, cls._from_body)
+
+    @classmethod
+    def _from_body(cls, body: dict[str, Any]) -> RestoreState:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in body.items() if k in known})  # a later minor may add fields: ignored
 
 
 @dataclass(frozen=True)
@@ -120,31 +107,28 @@ class OffsetMap:
 
     def to_json(self) -> bytes:
         body = {
-            "format": MAP_FORMAT,
-            "version": FORMAT_VERSION,
             "source_topic": self.source_topic,
             "source_partition": self.source_partition,
             "segment_start": self.segment_start,
             "target_topic": self.target_topic,
             "runs": {str(p): [[r.source, r.target, r.length] for r in runs] for p, runs in self.runs.items()},
         }
-        return json.dumps(body, separators=(",", ":")).encode()
+        return seal(OFFSET_MAP, body, compact=True)
 
     @classmethod
     def from_json(cls, data: bytes, name: str = "offset map") -> OffsetMap:
-        try:
-            body = json.loads(data)
-            if body.get("format") != MAP_FORMAT:
-                raise IntegrityError(f"{name}: not a kafka-backup restore offset map")
-            return cls(
-                source_topic=body["source_topic"],
-                source_partition=int(body["source_partition"]),
-                segment_start=int(body["segment_start"]),
-                target_topic=body["target_topic"],
-                runs={int(p): tuple(Run(*r) for r in runs) for p, runs in body["runs"].items()},
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise IntegrityError(f"{name}: does not parse ({type(exc).__name__}: {exc})") from None
+        """Parse a stored offset map; ``name`` (its key) is named in every error."""
+        return read_json(OFFSET_MAP, data, name, cls._from_body)
+
+    @classmethod
+    def _from_body(cls, body: dict[str, Any]) -> OffsetMap:
+        return cls(
+            source_topic=body["source_topic"],
+            source_partition=int(body["source_partition"]),
+            segment_start=int(body["segment_start"]),
+            target_topic=body["target_topic"],
+            runs={int(p): tuple(Run(*r) for r in runs) for p, runs in body["runs"].items()},
+        )
 
 
 def build_runs(sources: list[int], partitions: list[int], targets: list[int]) -> dict[int, tuple[Run, ...]]:

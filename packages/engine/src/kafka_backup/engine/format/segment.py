@@ -17,8 +17,10 @@ column             Arrow type                          meaning
 =================  ==================================  ====================================================
 
 The file describes itself: the Parquet key-value metadata holds ``kafka_backup.format`` (= :data:`FORMAT`),
-``kafka_backup.format_version``, topic, partition and the offset range, so a reader can check a segment without any
-outside state. The codec is Parquet's own (zstd, lz4, snappy or none), so any Parquet reader opens it.
+``kafka_backup.format_version`` (``MAJOR.MINOR``; ``1`` in segments written before minors existed), topic, partition
+and the offset range, so a reader can check a segment without any outside state. :func:`decode` refuses an unknown
+major version (:mod:`kafka_backup.engine.format.envelope`). The codec is Parquet's own (zstd, lz4, snappy or none),
+so any Parquet reader opens it.
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from kafka_backup.engine.errors import IntegrityError
+from kafka_backup.engine.format.envelope import SEGMENT, check_version
 
-FORMAT = "kafka-backup-segment"
-FORMAT_VERSION = "1"
+FORMAT = SEGMENT.marker
+FORMAT_VERSION = SEGMENT.version
 
 HEADER_TYPE = pa.list_(pa.struct([pa.field("key", pa.string()), pa.field("value", pa.binary())]))
 SCHEMA = pa.schema(
@@ -199,6 +202,8 @@ def decode(data: bytes, *, expected_sha256: str | None = None, name: str = "segm
     meta = table.schema.metadata or {}
     if meta.get(b"kafka_backup.format") != FORMAT.encode():
         raise IntegrityError(f"{name}: not a kafka-backup segment (format marker missing)")
+    version = meta.get(b"kafka_backup.format_version")
+    check_version(SEGMENT, None if version is None else version.decode(errors="replace"), name)
     return table
 
 
