@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
-from architecture.imports import graph, modules
+from architecture.imports import graph, imports_of, modules
 
 SDK_SIDE = ("opentelemetry.sdk", "opentelemetry.exporter", "prometheus_client", "kafka_backup.telemetry.providers")
 """What only the CLI wires: the engine records through the OpenTelemetry API alone."""
@@ -67,3 +68,22 @@ def test_engine_imports_no_telemetry_sdk() -> None:
     loaded = json.loads(done.stdout)
     assert "kafka_backup.engine.backup.run" in loaded  # the probe really imported the engine
     assert [m for m in loaded if m.startswith(SDK_SIDE)] == []
+
+
+def test_backup_stage_never_imports_confluent_kafka() -> None:
+    """Every use of confluent_kafka by a backup goes through engine/kafka/ (its source is the seam a native consumer
+    plugs into): no module under engine/backup imports it, deferred imports included."""
+    backup = {name: path for name, path in modules().items() if name.startswith("kafka_backup.engine.backup")}
+    assert "kafka_backup.engine.backup.run" in backup  # the check really looks at the stage
+    offending = {
+        name: sorted(m for m in imports_of(path) if m == "confluent_kafka" or m.startswith("confluent_kafka."))
+        for name, path in backup.items()
+    }
+    assert {name: found for name, found in offending.items() if found} == {}
+
+
+def test_confluent_kafka_import_is_detected(tmp_path: Path) -> None:
+    """The check above can fail: an import of confluent_kafka, even deferred inside a function, is found."""
+    module = tmp_path / "stage.py"
+    module.write_text("def f():\n    from confluent_kafka import Consumer\n    return Consumer\n")
+    assert "confluent_kafka" in imports_of(module)

@@ -59,7 +59,7 @@ def _run(
     install_stop_handlers(stop)
     holder: list[BackupRun] = []
     checks = {
-        "kafka": lambda: bool(holder) and holder[0].consumer is not None,
+        "kafka": lambda: bool(holder) and holder[0].source is not None,
         "storage": lambda: bool(holder) and holder[0].store.stat(backup_key(config.backup_id)) is not None,
     }
     with telemetry_session(metrics, secrets=config.secrets(), checks=checks, config_endpoint=endpoint) as telemetry:
