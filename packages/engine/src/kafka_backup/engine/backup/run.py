@@ -34,7 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from opentelemetry import trace
 
 from kafka_backup.engine.backup.commit import RETENTION_GAP, Committer
@@ -65,7 +64,6 @@ from kafka_backup.telemetry.catalog import Metrics
 
 __all__ = ["BackupRun", "BackupSummary", "run_backup", "summary_json"]
 
-log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("kafka_backup.engine.backup.run")
 
 TP = tuple[str, int]
@@ -110,8 +108,8 @@ class BackupRun:
         self.guard = run_guard(config.source, "source", self.metrics, backup_id=self.backup_id, stop=self.stop)
         """Rides out broker restarts and stalls: shared by the admin calls and the consumer (one outage, one log)."""
         self.progress = ProgressTracker(on_progress, snapshot=config.mode == "snapshot")
-        self.log = log.bind(backup_id=self.backup_id)
-        self.ctx = RunContext(config, self.store, self.metrics, self.log, self.summary, self.progress)
+        self.ctx = RunContext(config, self.store, self.metrics, __name__, self.summary, self.progress)
+        self.log = self.ctx.log
         self.owned: dict[TP, OwnedPartition] = {}
         self.snapshot: Snapshot | None = None
         self.source: KafkaSource | None = None
