@@ -1,8 +1,9 @@
 """A/B rounds of the backup with engine tunables changed: ``python -m bench.ab --bootstrap B --topic T
 --variant base:ENCODER_THREADS=0 --variant pipelined:ENCODER_THREADS=1``.
 
-Each run is a fresh process (``python -m bench.ab --child``) that sets the module constants of
-``kafka_backup.engine.backup.run`` given for its variant, then runs the library backup of the topic with telemetry off.
+Each run is a fresh process (``python -m bench.ab --child``) that sets the module constants of the backup stage
+(``kafka_backup.engine.backup.commit``, ``.ingest``, ``.run``, ``kafka_backup.engine.kafka.source``) given for its
+variant, then runs the library backup of the topic with telemetry off.
 Variants alternate (A B A B ...) and the report gives medians of wall time, CPU seconds and peak RSS, plus the
 median of the per-round wall ratios, which cancels slow phases of a shared machine better than a ratio of medians.
 """
@@ -22,14 +23,18 @@ from bench.measure import run
 
 
 def child(bootstrap: str, topic: str, store: Path, settings: list[str], cli: bool) -> None:
-    import kafka_backup.engine.backup.run as engine  # noqa: PLC0415 - after argument parsing, so --help stays fast
+    # after argument parsing, so --help stays fast
+    import kafka_backup.engine.backup.run as engine  # noqa: PLC0415
+    from kafka_backup.engine.backup import commit, ingest  # noqa: PLC0415
     from kafka_backup.engine.config.backup import BackupConfig  # noqa: PLC0415
+    from kafka_backup.engine.kafka import source  # noqa: PLC0415
 
     for setting in settings:
         name, _, value = setting.partition("=")
-        if not hasattr(engine, name):
-            raise SystemExit(f"kafka_backup.engine.backup.run has no {name}")
-        setattr(engine, name, type(getattr(engine, name))(value))
+        owner = next((m for m in (commit, ingest, engine, source) if hasattr(m, name)), None)
+        if owner is None:
+            raise SystemExit(f"the backup stage has no tunable {name}")
+        setattr(owner, name, type(getattr(owner, name))(value))
     config = BackupConfig.model_validate(
         {
             "backup_id": "ab",

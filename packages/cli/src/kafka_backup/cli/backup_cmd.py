@@ -64,7 +64,7 @@ def _run(
     install_stop_handlers(stop)
     holder: list[BackupRun] = []
     checks = {
-        "kafka": lambda: bool(holder) and holder[0].consumer is not None,
+        "kafka": lambda: bool(holder) and holder[0].source is not None,
         "storage": lambda: bool(holder) and Repository(holder[0].store).has_backup(config.backup_id),
     }
     with telemetry_session(metrics, secrets=config.secrets(), checks=checks, config_endpoint=endpoint) as telemetry:

@@ -370,3 +370,25 @@ class Cluster:
                 if tp.topic in wanted and tp.offset >= 0 and tp.error is None:
                     out.setdefault(group, {}).setdefault(tp.topic, {})[str(tp.partition)] = tp.offset
         return out
+
+    def partition_starts(
+        self, partitions: Iterable[tuple[str, int]], *, also: Collection[int] = ()
+    ) -> dict[tuple[str, int], int]:
+        """:meth:`start_offsets` of ``(topic, partition)`` pairs, for callers that never see ``TopicPartition``."""
+        return self.start_offsets([TopicPartition(t, p) for t, p in partitions], also=also)
+
+    def partition_ends(
+        self, partitions: Iterable[tuple[str, int]], *, read_committed: bool
+    ) -> dict[tuple[str, int], int]:
+        """:meth:`end_offsets` of ``(topic, partition)`` pairs."""
+        return self.end_offsets([TopicPartition(t, p) for t, p in partitions], read_committed)
+
+    def group_instance_ids(self, group: str) -> list[str | None]:
+        """The members of consumer group ``group``, each as its ``group.instance.id`` (None: a dynamic member).
+        A failed request is ``KAFKA_ERROR`` with librdkafka's message (no retries: callers treat it as unknown)."""
+        try:
+            futures = self.admin.describe_consumer_groups([group], request_timeout=self.timeout)
+            members = futures[group].result(timeout=self.timeout).members or []
+        except KafkaException as exc:
+            raise KafkaOperationError(str(exc)) from None
+        return [m.group_instance_id for m in members]

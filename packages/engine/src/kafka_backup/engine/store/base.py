@@ -2,7 +2,7 @@
 
 Objects are immutable blobs addressed by a key relative to the store's root URL (``/``-separated). ``put`` is
 atomic: a reader sees either the previous object (or none) or the complete new one, never a partial write. That
-property is what the commit protocol (see :mod:`kafka_backup.engine.backup.run`) builds on.
+property is what the commit protocol (see :mod:`kafka_backup.engine.backup.commit`) builds on.
 """
 
 from __future__ import annotations
