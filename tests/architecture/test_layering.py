@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from architecture.imports import graph, modules
+from architecture.imports import graph, imports_of, modules
 
 SDK_SIDE = ("opentelemetry.sdk", "opentelemetry.exporter", "prometheus_client", "kafka_backup.telemetry.providers")
 """What only the CLI wires: the engine records through the OpenTelemetry API alone."""
@@ -67,3 +67,26 @@ def test_engine_imports_no_telemetry_sdk() -> None:
     loaded = json.loads(done.stdout)
     assert "kafka_backup.engine.backup.run" in loaded  # the probe really imported the engine
     assert [m for m in loaded if m.startswith(SDK_SIDE)] == []
+
+
+KAFKA_CLIENT = "confluent_kafka"
+"""librdkafka's Python binding: only ``kafka_backup.engine.kafka`` may import it (issue 12)."""
+
+
+def _client_importers(prefix: str) -> list[str]:
+    return sorted(
+        name
+        for name, path in modules().items()
+        if name.startswith(prefix)
+        and any(m == KAFKA_CLIENT or m.startswith(KAFKA_CLIENT + ".") for m in imports_of(path))
+    )
+
+
+def test_client_check_sees_the_kafka_package() -> None:
+    """The check below can fail: it finds the modules of engine.kafka that import the client."""
+    assert "kafka_backup.engine.kafka.admin" in _client_importers("kafka_backup.engine.kafka")
+
+
+def test_restore_imports_no_kafka_client() -> None:
+    """Nothing under engine/restore imports confluent_kafka: it reaches Kafka through engine.kafka alone."""
+    assert _client_importers("kafka_backup.engine.restore") == []

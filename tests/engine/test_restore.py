@@ -34,7 +34,8 @@ from kafka_backup.engine.config.backup import parse_config
 from kafka_backup.engine.config.restore import RestoreConfig
 from kafka_backup.engine.errors import ConfigError
 from kafka_backup.engine.format.restore_state import OffsetMap, offsets_prefix, state_key
-from kafka_backup.engine.restore.run import Progress, RestoreRun
+from kafka_backup.engine.restore.progress import Progress
+from kafka_backup.engine.restore.run import RestoreRun
 from kafka_backup.telemetry.catalog import Metrics
 from kafka_backup.telemetry.testing import MetricsCapture
 from rig.kafka import KafkaEndpoint

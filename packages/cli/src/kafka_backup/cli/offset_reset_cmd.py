@@ -15,6 +15,7 @@ from kafka_backup.cli.errors import handle_errors
 from kafka_backup.cli.locate import Located, check_id, locate, storage_options
 from kafka_backup.cli.runtime import MetricsOptions, metrics_options, telemetry_session
 from kafka_backup.cli.summary import counted
+from kafka_backup.engine.catalog.manifests import read_backup_manifest
 from kafka_backup.engine.config.backup import KafkaConfig
 from kafka_backup.engine.config.names import compile_patterns
 from kafka_backup.engine.format.restore_state import RestoreState
@@ -27,7 +28,6 @@ from kafka_backup.engine.restore.offsets import (
     render_table,
     script_lines,
 )
-from kafka_backup.engine.restore.run import read_backup_manifest
 from kafka_backup.telemetry import kafka_logger
 
 

@@ -20,7 +20,9 @@ from kafka_backup.cli.summary import block, counted, human_bytes, human_duration
 from kafka_backup.engine.catalog.inventory import iso_ms
 from kafka_backup.engine.config.restore import RestoreConfig
 from kafka_backup.engine.errors import ConfigError
-from kafka_backup.engine.restore.run import Progress, RestorePlan, RestoreRun, RestoreSummary, describe_occupancy
+from kafka_backup.engine.restore.plan import RestorePlan, describe_occupancy
+from kafka_backup.engine.restore.progress import Progress, RestoreSummary
+from kafka_backup.engine.restore.run import RestoreRun
 from kafka_backup.telemetry import ClientStats, kafka_logger
 
 

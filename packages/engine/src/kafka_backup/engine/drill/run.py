@@ -38,6 +38,7 @@ from opentelemetry import trace
 from pydantic import Field
 
 from kafka_backup.engine.catalog.completeness import Shortfall, assess
+from kafka_backup.engine.catalog.manifests import read_backup_manifest
 from kafka_backup.engine.catalog.validate import Finding, validate_backup
 from kafka_backup.engine.config.backup import KafkaConfig, StorageConfig, _Model
 from kafka_backup.engine.config.names import Id
@@ -54,7 +55,7 @@ from kafka_backup.engine.format.manifest import BackupManifest, PartitionManifes
 from kafka_backup.engine.format.restore_state import restore_prefix
 from kafka_backup.engine.format.segment import decode
 from kafka_backup.engine.kafka.admin import Cluster, select, translate
-from kafka_backup.engine.restore.run import RestoreRun, read_backup_manifest
+from kafka_backup.engine.restore.run import RestoreRun
 from kafka_backup.engine.store import Backend, ObjectInfo, Operation, Store
 from kafka_backup.telemetry.catalog import Metrics
 
