@@ -7,6 +7,11 @@ refuses: ``KAFKA_AUTH_FAILED``) end the first metadata request as soon as librdk
 librdkafka itself keeps reconnecting as if they were transient. Every admin call goes through the run's
 :class:`~kafka_backup.engine.kafka.outage.OutageGuard`, so once the cluster was reached, a broker restart or stall is
 retried for up to ``outage_tolerance_s`` instead of failing the run.
+
+Callers outside this package pass and get plain values (names, ``(topic, partition)`` tuples, :class:`NewTopicSpec`):
+the block at the end of :class:`Cluster` serves the restore and the offset reset that way; consumer-group admin is in
+:mod:`~kafka_backup.engine.kafka.groups`. The module runs past 400 lines because the error translation lives beside
+the client whose callbacks feed it (:class:`ErrorTrap`); moving it to ``kafka/errors.py`` is the next split.
 """
 
 from __future__ import annotations

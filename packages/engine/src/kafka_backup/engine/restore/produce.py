@@ -91,8 +91,8 @@ class SegmentProducer:
         self.summary = tracker.summary
         self.metrics = tracker.metrics
         self.stop = stop
-        self.backup_id = config.backup_id
-        self.restore_id = config.effective_restore_id()
+        self.backup_id = tracker.summary.backup_id
+        self.restore_id = tracker.summary.restore_id
 
     def run(self, order: Sequence[Step]) -> None:
         """Produce ``order``, checkpointing every ``flush_records`` records and at the end (also when stopped)."""
