@@ -70,7 +70,12 @@ def test_engine_imports_no_telemetry_sdk() -> None:
     assert [m for m in loaded if m.startswith(SDK_SIDE)] == []
 
 
-KAFKA_CLIENT_FREE = ("kafka_backup.engine.drill", "kafka_backup.engine.config", "kafka_backup.engine.backup")
+KAFKA_CLIENT_FREE = (
+    "kafka_backup.engine.drill",
+    "kafka_backup.engine.config",
+    "kafka_backup.engine.backup",
+    "kafka_backup.engine.restore",
+)
 """Packages that reach Kafka only through ``kafka_backup.engine.kafka`` (the adapter that wraps confluent_kafka)."""
 
 
@@ -79,18 +84,21 @@ def _imports_kafka_client(name: str) -> bool:
 
 
 def test_kafka_client_stays_in_the_adapter() -> None:
-    """No drill, config or backup module imports confluent_kafka itself (deferred imports included); the check sees such
-    an import where there is one: the adapter's own modules do."""
+    """No drill, config, backup or restore module imports confluent_kafka itself (deferred imports included); the
+    check sees such an import where there is one: the adapter's own modules do."""
     ours = modules()
     offenders = {
         name: sorted(m for m in imports_of(path) if _imports_kafka_client(m))
         for name, path in ours.items()
         if name.startswith(KAFKA_CLIENT_FREE)
     }
-    assert "kafka_backup.engine.backup.run" in ours  # the check really looks at the stages
+    assert {"kafka_backup.engine.backup.run", "kafka_backup.engine.restore.run"} <= set(
+        ours
+    )  # the check really looks at the stages
     assert {name: found for name, found in offenders.items() if found} == {}
     assert any(_imports_kafka_client(m) for m in imports_of(ours["kafka_backup.engine.kafka.reader"]))
     assert any(_imports_kafka_client(m) for m in imports_of(ours["kafka_backup.engine.kafka.topics"]))
+    assert any(_imports_kafka_client(m) for m in imports_of(ours["kafka_backup.engine.kafka.admin"]))
 
 
 def test_confluent_kafka_import_is_detected(tmp_path: Path) -> None:

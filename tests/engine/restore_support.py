@@ -10,7 +10,8 @@ from typing import Any
 from kafka_backup.engine.backup.run import BackupRun, BackupSummary
 from kafka_backup.engine.config.backup import BackupConfig
 from kafka_backup.engine.config.restore import RestoreConfig
-from kafka_backup.engine.restore.run import RestoreRun, RestoreSummary
+from kafka_backup.engine.restore.progress import RestoreSummary
+from kafka_backup.engine.restore.run import RestoreRun
 from kafka_backup.engine.store import Store, open_store
 from kafka_backup.engine.testing import produce_records
 from kafka_backup.telemetry.catalog import Metrics

@@ -35,7 +35,8 @@ from kafka_backup.engine.config.restore import RestoreConfig
 from kafka_backup.engine.errors import ConfigError
 from kafka_backup.engine.format.layout import offsets_prefix, state_key
 from kafka_backup.engine.repository import Repository
-from kafka_backup.engine.restore.run import Progress, RestoreRun
+from kafka_backup.engine.restore.progress import Progress
+from kafka_backup.engine.restore.run import RestoreRun
 from kafka_backup.telemetry.catalog import Metrics
 from kafka_backup.telemetry.testing import MetricsCapture
 from rig.kafka import KafkaEndpoint

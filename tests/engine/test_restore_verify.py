@@ -35,7 +35,8 @@ from kafka_backup.engine.errors import (
     SegmentSizeMismatchError,
 )
 from kafka_backup.engine.format.layout import offsets_prefix, state_key
-from kafka_backup.engine.restore.run import Progress, RestoreRun
+from kafka_backup.engine.restore.progress import Progress
+from kafka_backup.engine.restore.run import RestoreRun
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.catalog import Metrics
 from kafka_backup.telemetry.testing import MetricsCapture

@@ -20,7 +20,8 @@ from kafka_backup.telemetry.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from kafka_backup.engine.backup.progress import BackupProgress
-    from kafka_backup.engine.backup.run import BackupRun, BackupSummary, run_backup, summary_json
+    from kafka_backup.engine.backup.run import BackupRun, run_backup
+    from kafka_backup.engine.backup.summary import BackupSummary, summary_json
     from kafka_backup.engine.catalog.inventory import (
         describe_backup,
         execute_prune,
@@ -52,14 +53,9 @@ if TYPE_CHECKING:
         render_table,
         script_lines,
     )
-    from kafka_backup.engine.restore.run import (
-        Progress,
-        RestorePlan,
-        RestoreRun,
-        RestoreSummary,
-        describe_occupancy,
-        read_backup_manifest,
-    )
+    from kafka_backup.engine.restore.plan import RestorePlan, describe_occupancy
+    from kafka_backup.engine.restore.progress import Progress, RestoreSummary
+    from kafka_backup.engine.restore.run import RestoreRun
     from kafka_backup.engine.store import Store, open_store
 
 _MODULE_OF = {
@@ -74,12 +70,12 @@ _MODULE_OF = {
     **dict.fromkeys(["BackupError", "ConfigError", "StorageError"], "errors"),
     # backup
     "BackupProgress": "backup.progress",
-    **dict.fromkeys(["BackupRun", "BackupSummary", "run_backup", "summary_json"], "backup.run"),
+    **dict.fromkeys(["BackupRun", "run_backup"], "backup.run"),
+    **dict.fromkeys(["BackupSummary", "summary_json"], "backup.summary"),
     # restore and consumer-group offsets
-    **dict.fromkeys(
-        ["Progress", "RestorePlan", "RestoreRun", "RestoreSummary", "describe_occupancy", "read_backup_manifest"],
-        "restore.run",
-    ),
+    **dict.fromkeys(["RestorePlan", "describe_occupancy"], "restore.plan"),
+    **dict.fromkeys(["Progress", "RestoreSummary"], "restore.progress"),
+    "RestoreRun": "restore.run",
     **dict.fromkeys(
         ["GroupReset", "execute_reset", "load_state", "plan_reset", "render_table", "script_lines"], "restore.offsets"
     ),
@@ -144,7 +140,6 @@ __all__ = [
     "parse_duration",
     "plan_prune",
     "plan_reset",
-    "read_backup_manifest",
     "render_table",
     "run_backup",
     "script_lines",

@@ -53,7 +53,8 @@ from kafka_backup.engine.format.restore_state import restore_prefix
 from kafka_backup.engine.kafka.admin import Cluster, select
 from kafka_backup.engine.kafka.reader import TopicReader
 from kafka_backup.engine.kafka.topics import delete_topics, topics_with_prefix
-from kafka_backup.engine.restore.run import RestoreRun, read_backup_manifest
+from kafka_backup.engine.repository import Repository
+from kafka_backup.engine.restore.run import RestoreRun
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.catalog import Metrics
 
@@ -123,7 +124,7 @@ class DrillRun:
 
     def _run(self) -> None:
         cfg, r = self.config, self.report
-        backup = read_backup_manifest(self.store, cfg.backup_id)
+        backup = Repository(self.store).require_backup(cfg.backup_id)
         r.backup_status = backup.status
         topics = select(backup.topics, cfg.topics.include, cfg.topics.exclude, include_internal=True).topics
         if not topics:

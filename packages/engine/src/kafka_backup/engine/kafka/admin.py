@@ -7,6 +7,11 @@ refuses: ``KAFKA_AUTH_FAILED``) end the first metadata request as soon as librdk
 librdkafka itself keeps reconnecting as if they were transient. Every admin call goes through the run's
 :class:`~kafka_backup.engine.kafka.outage.OutageGuard`, so once the cluster was reached, a broker restart or stall is
 retried for up to ``outage_tolerance_s`` instead of failing the run.
+
+Callers outside this package pass and get plain values (names, ``(topic, partition)`` tuples, :class:`NewTopicSpec`):
+the block at the end of :class:`Cluster` serves the restore and the offset reset that way; consumer-group admin is in
+:mod:`~kafka_backup.engine.kafka.groups`. The module runs past 400 lines because the error translation lives beside
+the client whose callbacks feed it (:class:`ErrorTrap`); moving it to ``kafka/errors.py`` is the next split.
 """
 
 from __future__ import annotations
@@ -15,12 +20,12 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, ConfigSource, OffsetSpec
+from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, ConfigSource, NewTopic, OffsetSpec
 
 from kafka_backup.engine.config.kafka import KafkaConfig
 from kafka_backup.engine.config.names import compile_patterns
@@ -131,6 +136,12 @@ class ErrorTrap:
         return self.auth_failed or self.tls is not None
 
 
+def error_code(exc: KafkaException) -> int | None:
+    """The librdkafka error code an exception carries, if any."""
+    err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+    return err.code() if err is not None else None
+
+
 def translate(exc: KafkaException, trap: ErrorTrap | None, action: str, bootstrap: str) -> Exception:
     """A typed engine error for a librdkafka failure."""
     err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
@@ -182,6 +193,16 @@ SETTLING_CODES = frozenset(
 """What ListOffsets answers for a partition that exists but whose leader is not serving it yet: a fresh topic's, or
 any partition's right after a broker restart (the broker has not loaded it). Retried, through the outage guard, for
 partitions known to exist (just created, or just assigned by the group coordinator)."""
+
+
+@dataclass(frozen=True)
+class NewTopicSpec:
+    """A topic to create: what :meth:`Cluster.create_topics` sends (no librdkafka type leaves this package)."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: Mapping[str, str] = field(default_factory=dict)
 
 
 class Cluster:
@@ -392,3 +413,51 @@ class Cluster:
         except KafkaException as exc:
             raise KafkaOperationError(str(exc)) from None
         return [m.group_instance_id for m in members]
+
+    # ---- restore and offset-reset operations: (topic, partition) tuples in, typed errors out ------------------------
+
+    def watermarks(self, tps: Sequence[tuple[str, int]], which: Literal["low", "high"]) -> dict[tuple[str, int], int]:
+        """Low (earliest) or high (latest) offsets, read_uncommitted, through :meth:`offsets` (the one ListOffsets),
+        retried while the partitions' leaders settle (fresh topics say NOT_LEADER) and through outages (see
+        :mod:`~kafka_backup.engine.kafka.outage`)."""
+        spec = OffsetSpec.latest() if which == "high" else OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+        return self.offsets([TopicPartition(*tp) for tp in tps], spec, read_committed=False, also=SETTLING_CODES)
+
+    def create_topics(self, topics: Sequence[NewTopicSpec]) -> list[str]:
+        """CreateTopics; returns the names requested. Retried as a whole through an outage: a topic our earlier
+        attempt created already exists now, so TOPIC_ALREADY_EXISTS counts as created."""
+        new = [
+            NewTopic(
+                t.name, num_partitions=t.partitions, replication_factor=t.replication_factor, config=dict(t.configs)
+            )
+            for t in topics
+        ]
+
+        def create() -> list[str]:
+            futures = self.admin.create_topics(new, request_timeout=self.timeout)
+            for future in futures.values():
+                try:
+                    future.result(timeout=self.timeout)
+                except KafkaException as exc:
+                    if error_code(exc) != KafkaError.TOPIC_ALREADY_EXISTS:
+                        raise
+            return list(futures)
+
+        return self.call("create_topics", create)
+
+    def wait_for_leaders(self, wanted: Mapping[str, int], timeout_s: float = 30.0) -> None:
+        """Wait until each topic of ``wanted`` (name → partition count) has that many partitions, each with a leader;
+        KAFKA_ERROR after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            metadata = self.metadata()
+            ready = all(
+                name in metadata.topics
+                and len(metadata.topics[name].partitions) >= count
+                and all(p.leader >= 0 for p in metadata.topics[name].partitions.values())
+                for name, count in wanted.items()
+            )
+            if ready:
+                return
+            time.sleep(0.05)
+        raise KafkaOperationError(f"created topics {sorted(wanted)} have no leaders after {timeout_s:g} s")

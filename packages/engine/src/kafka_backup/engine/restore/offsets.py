@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from opentelemetry import trace
 
 from kafka_backup.engine.config.names import compile_patterns
@@ -45,6 +44,7 @@ from kafka_backup.engine.format.restore_state import (
     state_key,
 )
 from kafka_backup.engine.kafka.admin import Cluster
+from kafka_backup.engine.kafka.groups import active_members, alter_group_offsets
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
@@ -188,17 +188,6 @@ def plan_reset(
     return out
 
 
-def _active_members(cluster: Cluster, groups: list[str]) -> dict[str, int]:
-    if not groups:
-        return {}
-
-    def describe() -> dict[str, int]:
-        futures = cluster.admin.describe_consumer_groups(groups, request_timeout=cluster.timeout)
-        return {g: len(f.result(timeout=cluster.timeout).members or []) for g, f in futures.items()}
-
-    return cluster.call("describe_groups", describe)
-
-
 def execute_reset(
     cluster: Cluster, resets: list[GroupReset], *, metrics: Metrics | None = None, backup_id: str = ""
 ) -> list[GroupResult]:
@@ -218,7 +207,7 @@ def execute_reset(
 
 
 def _execute_reset(cluster: Cluster, resets: list[GroupReset], metrics: Metrics, backup_id: str) -> list[GroupResult]:
-    active = {g: n for g, n in _active_members(cluster, [r.group for r in resets]).items() if n}
+    active = {g: n for g, n in active_members(cluster, [r.group for r in resets]).items() if n}
     if active:
         names = ", ".join(f"{g} ({n} members)" for g, n in sorted(active.items()))
         for group in active:
@@ -249,23 +238,7 @@ def _execute_group(cluster: Cluster, reset: GroupReset, metrics: Metrics, backup
     with _tracer.start_as_current_span(
         "offset_reset.group", attributes={"consumer_group": group, "backup_id": backup_id}
     ):
-        tps = [TopicPartition(p.topic, p.partition, p.offset) for p in reset.partitions]
-        request = [ConsumerGroupTopicPartitions(group, tps)]
-        failed: list[str] = []
-        try:
-            # setting the same offsets again is harmless: retried through an outage like every admin call
-            result = cluster.guard.call(
-                "alter_group_offsets",
-                lambda: cluster.admin.alter_consumer_group_offsets(request, request_timeout=cluster.timeout)[
-                    group
-                ].result(timeout=cluster.timeout),
-                before_retry=cluster.refresh_metadata,
-            )
-            for tp in result.topic_partitions or []:
-                if tp.error is not None:
-                    failed.append(f"{tp.topic}-{tp.partition}: {tp.error.str()}")
-        except (KafkaException, TimeoutError) as exc:
-            failed = [f"{p.topic}-{p.partition}: {exc}" for p in reset.partitions]
+        failed = alter_group_offsets(cluster, group, [(p.topic, p.partition, p.offset) for p in reset.partitions])
         elapsed = time.monotonic() - started
     status = "failure" if failed else "success"
     ok = len(reset.partitions) - len(failed)
