@@ -55,7 +55,7 @@ from kafka_backup.engine.format.restore_state import restore_prefix
 from kafka_backup.engine.format.segment import decode
 from kafka_backup.engine.kafka.admin import Cluster, select, translate
 from kafka_backup.engine.restore.run import RestoreRun, read_backup_manifest
-from kafka_backup.engine.store import Backend, ObjectInfo, Operation, Store
+from kafka_backup.engine.store import Backend, ObjectInfo, Operation, Store, Version
 from kafka_backup.telemetry.catalog import Metrics
 
 log = structlog.get_logger(__name__)
@@ -403,6 +403,14 @@ class CheckpointOverlay:
         if key not in self.objects:
             raise StorageNotFoundError(f"{key} does not exist", key=key)
         return self.objects[key][start:end]
+
+    def get_versioned(self, key: str, *, operation: Operation) -> tuple[bytes, Version] | None:
+        if not self._ours(key):
+            return self.inner.get_versioned(key, operation=operation)
+        raise RuntimeError(f"the drill's restore checkpoints are not versioned, yet {key} was read with its version")
+
+    def put_if(self, key: str, data: bytes, *, operation: Operation, expect: Version | None) -> Version:
+        raise RuntimeError(f"the drill makes no conditional writes, yet was asked to write {key} conditionally")
 
     def stat(self, key: str) -> ObjectInfo | None:
         if not self._ours(key):
