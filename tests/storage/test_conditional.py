@@ -11,7 +11,6 @@ import pytest
 
 from kafka_backup.engine.errors import StorageUnavailableError
 from kafka_backup.engine.store import (
-    Backend,
     ObjectInfo,
     Operation,
     PreconditionFailedError,
@@ -20,6 +19,7 @@ from kafka_backup.engine.store import (
     Store,
     Version,
 )
+from kafka_backup.engine.testing.store import RecordingStore
 from rig.storage_fixtures import StorageTarget
 
 KEY = "topics/orders/partition=0/manifest.json"
@@ -76,50 +76,23 @@ class TestConditionalWrite:
         assert store.list("") == [ObjectInfo(KEY, 4)]
 
 
-class _LosesFirstAnswer:
-    """A store whose first ``put_if`` answer is lost on the way back, like a connection reset after the service
+class _LosesFirstAnswer(RecordingStore):
+    """A real store whose first ``put_if`` answer is lost on the way back, like a connection reset after the service
     applied the write (``apply=True``) or before the request reached it (``apply=False``)."""
 
     def __init__(self, inner: Store, *, apply: bool, meanwhile: Callable[[], None] = lambda: None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.apply = apply
         self.meanwhile = meanwhile
-        self.calls = 0
-
-    @property
-    def backend(self) -> Backend:
-        return self.inner.backend
-
-    @property
-    def url(self) -> str:
-        return self.inner.url
 
     def put_if(self, key: str, data: bytes, *, operation: Operation, expect: Version | None) -> Version:
-        self.calls += 1
-        if self.calls == 1:
+        if not self.written:
+            self._note("put", key)
             if self.apply:
                 self.inner.put_if(key, data, operation=operation, expect=expect)
             self.meanwhile()
             raise StorageUnavailableError("connection reset by peer", key=key)
-        return self.inner.put_if(key, data, operation=operation, expect=expect)
-
-    def get_versioned(self, key: str, *, operation: Operation) -> tuple[bytes, Version] | None:
-        return self.inner.get_versioned(key, operation=operation)
-
-    def put(self, key: str, data: bytes, *, operation: Operation) -> None:
-        self.inner.put(key, data, operation=operation)
-
-    def get(self, key: str, *, operation: Operation, start: int | None = None, end: int | None = None) -> bytes:
-        return self.inner.get(key, operation=operation, start=start, end=end)
-
-    def stat(self, key: str) -> ObjectInfo | None:
-        return self.inner.stat(key)
-
-    def list(self, prefix: str) -> list[ObjectInfo]:
-        return self.inner.list(prefix)
-
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
+        return super().put_if(key, data, operation=operation, expect=expect)
 
 
 QUICK = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.05, deadline=10.0)
@@ -135,7 +108,7 @@ class TestRetriedConditionalWrite:
         expect = store.put_if(KEY, b"before", operation="manifest", expect=None) if expect_existing else None
         lossy = _LosesFirstAnswer(store, apply=True)
         version = RetryingStore(lossy, QUICK).put_if(KEY, b"mine", operation="manifest", expect=expect)
-        assert lossy.calls == 2
+        assert lossy.written == [KEY, KEY]
         assert store.get_versioned(KEY, operation="manifest") == (b"mine", version)
 
     def test_other_writer_winning_during_the_retry_is_a_lost_race(self, storage_target: StorageTarget) -> None:

@@ -18,8 +18,15 @@ Resuming: on assignment every partition is sought to its manifest's ``next_offse
 segment, and no record is stored twice in the manifest's view. A segment written before a crash but never
 committed may be overwritten or left behind unreferenced; ``validate`` reports it, ``prune`` removes it.
 
-Before replacing a manifest the run re-reads it and checks that it still ends where this worker's view ends, so a
-worker that lost a partition in a rebalance (and did not notice yet) cannot clobber the new owner's commits.
+Fencing: a manifest is only ever replaced with a conditional write (``Store.put_if``) that expects the version this
+worker read or wrote last, and created only if none exists, so a worker that lost a partition in a rebalance (and
+did not notice yet) cannot clobber the new owner's commits, even when both write at the same instant: the storage
+service decides the condition in the write itself (S3 ``If-Match``/``If-None-Match``, GCS ``ifGenerationMatch``,
+Azure ETag conditions, a folder ``flock`` for local files; see :mod:`kafka_backup.engine.store.conditional`). The
+loser gets ``ConcurrentWriterError`` and gives the partition up; its segment stays unreferenced. Two workers creating
+the same first manifest at once start from the same offset: the loser carries on from the winner's. ``snapshot.json``
+is created the same way, so every worker of a snapshot shares one set of targets; ``backup.json`` is
+last-writer-wins (every worker writes the same description of the job).
 
 Scale-out: workers with the same ``backup_id`` join the consumer group ``kafka-backup.<backup_id>`` with
 cooperative-sticky assignment, each as a static member (``group.instance.id``, see :mod:`worker_id`), so a worker
@@ -58,6 +65,7 @@ from kafka_backup.engine.errors import (
     BackupError,
     ConcurrentWriterError,
     ConfigError,
+    PreconditionFailedError,
     StorageError,
     StorageNotFoundError,
     WorkerIdInUseError,
@@ -78,7 +86,7 @@ from kafka_backup.engine.gcpace import GcPacer
 from kafka_backup.engine.kafka.admin import SETTLING_CODES, Cluster, translate
 from kafka_backup.engine.kafka.outage import run_guard
 from kafka_backup.engine.kafka.worker_id import WorkerId, claim_worker_id
-from kafka_backup.engine.store import Store
+from kafka_backup.engine.store import Store, Version
 from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
 from kafka_backup.telemetry.logs import kafka_logger as client_logger
@@ -163,6 +171,8 @@ class _Partition:
 
     manifest: PartitionManifest
     target: int | None
+    version: Version | None = None
+    """The stored version of :attr:`manifest` (None: none stored yet): the next manifest write expects it."""
     flushes: deque[_Flush] = field(default_factory=deque)
     chunks: list[pa.Table] = field(default_factory=list)
     buffered_records: int = 0
@@ -703,16 +713,26 @@ class BackupRun:
         self._commit_kafka_offset(part)
 
     def _store_manifest(self, part: _Partition, new: PartitionManifest) -> None:
-        """Replace the partition manifest, after checking nobody else moved it (the commit point)."""
+        """Replace the partition manifest only if it is still the version this worker holds, or create it only if
+        none exists (the commit point): one conditional write, so of two racing workers exactly one commits."""
         key = manifest_key(self.backup_id, *part.key)
-        current = self._read_manifest(*part.key)
-        if current is not None and current.next_offset != part.manifest.next_offset:
+        try:
+            version = self.store.put_if(key, new.to_json(), operation="manifest", expect=part.version)
+        except PreconditionFailedError as exc:
+            found = self.store.get_versioned(key, operation="manifest")
+            current = PartitionManifest.from_json(found[0], key) if found is not None else None
+            same_start = current is not None and current.next_offset == part.manifest.next_offset
+            if part.version is None and found is not None and current is not None and same_start:
+                # another worker created the first manifest at the same moment, at the same offset: carry on from
+                # its manifest (whoever commits next with its version owns the partition)
+                part.manifest, part.version = current, found[1]
+                return
+            moved = "was removed" if current is None else f"moved to {current.next_offset}"
             raise ConcurrentWriterError(
-                f"manifest {key} moved to {current.next_offset} while this worker was at {part.manifest.next_offset}",
+                f"manifest {key} {moved} while this worker was at {part.manifest.next_offset}",
                 hint="another worker owns this partition now",
-            )
-        self.store.put(key, new.to_json(), operation="manifest")
-        part.manifest = new
+            ) from exc
+        part.manifest, part.version = new, version
         self.metrics.backup_last_successful_commit.set(time.time(), {**self._labels, **self._tp_labels(part.key)})
 
     def _commit_kafka_offset(self, part: _Partition) -> None:
@@ -795,11 +815,14 @@ class BackupRun:
         log_starts = self._cluster.start_offsets([TopicPartition(*tp) for tp in tps], also=SETTLING_CODES)
         positions = []
         for tp in tps:
-            manifest = self._read_manifest(*tp)
+            key = manifest_key(self.backup_id, *tp)
+            found = self.store.get_versioned(key, operation="manifest")
+            manifest = PartitionManifest.from_json(found[0], key) if found is not None else None
             target = self.snapshot.target(*tp) if self.snapshot else None
             part = _Partition(
                 manifest=manifest or PartitionManifest(self.backup_id, tp[0], tp[1], log_starts[tp], log_starts[tp]),
                 target=target,
+                version=found[1] if found is not None else None,
             )
             self.owned[tp] = part
             if manifest is None:
@@ -887,10 +910,8 @@ class BackupRun:
 
     def _load_or_start_snapshot(self, cluster: Cluster, topics: list[str]) -> Snapshot:
         key = snapshot_key(self.backup_id)
-        try:
-            existing = Snapshot.from_json(self.store.get(key, operation="checkpoint"))
-        except StorageNotFoundError:
-            existing = None
+        found = self.store.get_versioned(key, operation="checkpoint")
+        existing = Snapshot.from_json(found[0]) if found is not None else None
         if existing is not None and existing.status == "running" and sorted(existing.targets) == topics:
             log.info("snapshot_resumed", backup_id=self.backup_id, started_at=existing.started_at)
             return existing
@@ -901,7 +922,11 @@ class BackupRun:
         for (topic, partition), end in ends.items():
             targets.setdefault(topic, {})[str(partition)] = end
         snapshot = Snapshot(self.backup_id, now_ms(), targets)
-        self.store.put(key, snapshot.to_json(), operation="checkpoint")
+        try:
+            self.store.put_if(key, snapshot.to_json(), operation="checkpoint", expect=found[1] if found else None)
+        except PreconditionFailedError:
+            # another worker started the snapshot at the same moment: all workers must share one set of targets
+            return self._load_or_start_snapshot(cluster, topics)
         return snapshot
 
     def _snapshot_complete(self, force_check: bool = False) -> bool:
