@@ -75,7 +75,7 @@ class StorageTarget:
     def leave_incomplete_upload(self, key: str, data: bytes) -> None:
         """Leave what a writer that died mid-upload of ``key`` leaves behind on this backend."""
         if self.backend == "filesystem":
-            # _atomic_local_write's temp file, written but never renamed onto the key
+            # atomic_write's temp file, written but never renamed onto the key
             self.put_raw(f"{key}{TEMP_MARKER}0123456789ab", data)
         elif self.backend == "s3":
             fs = self.filesystem()

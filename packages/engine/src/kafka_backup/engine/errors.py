@@ -224,6 +224,16 @@ class ConcurrentWriterError(BackupError):
     code = "CONCURRENT_WRITER"
 
 
+class PreconditionFailedError(ConcurrentWriterError):
+    """A conditional write (:meth:`Store.put_if <kafka_backup.engine.store.Store.put_if>`) lost: the object was no
+    longer at the version the writer read (or, for a create, already existed). Nothing was written. Same code as its
+    parent: to an operator it is the same event, another writer got there first."""
+
+    def __init__(self, message: str, *, key: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+
+
 class BackupNotFoundError(BackupError):
     code = "BACKUP_NOT_FOUND"
     exit_code = 2

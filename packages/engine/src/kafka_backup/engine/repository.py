@@ -9,9 +9,16 @@ for an object that does not exist, and raises for one that exists but cannot be 
 "missing" into an error (``BACKUP_NOT_FOUND``).
 
 Write order is the callers' invariant, not the repository's: a segment is written before the partition manifest
-listing it, the manifest is the commit point (see :mod:`kafka_backup.engine.backup.run`); an offset map is written
+listing it, the manifest is the commit point (see :mod:`kafka_backup.engine.backup.commit`); an offset map is written
 only after every record of its segment was acknowledged (see :mod:`kafka_backup.engine.format.restore_state`). Each
 ``write_*`` is one atomic ``put``.
+
+Fencing: the objects two workers of one backup may race on, a partition's manifest and ``snapshot.json``, are also
+read with their stored version (``read_*_versioned``) and written with a conditional write that expects it
+(``commit_partition_manifest``, ``create_snapshot``): the storage service applies the write only if the object is
+still at that version (or, expecting None, still absent), else
+:class:`~kafka_backup.engine.errors.PreconditionFailedError` and nothing is written (see
+:mod:`kafka_backup.engine.store.conditional`).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from kafka_backup.engine.errors import BackupNotFoundError, StorageNotFoundError
 from kafka_backup.engine.format import layout
 from kafka_backup.engine.format.manifest import BackupManifest, PartitionManifest, Snapshot
 from kafka_backup.engine.format.restore_state import OffsetMap, RestoreState
-from kafka_backup.engine.store import Operation, Store
+from kafka_backup.engine.store import Operation, Store, Version
 
 
 class Repository:
@@ -71,6 +78,17 @@ class Repository:
     def write_snapshot(self, snapshot: Snapshot) -> None:
         self.store.put(layout.snapshot_key(snapshot.backup_id), snapshot.to_json(), operation="checkpoint")
 
+    def read_snapshot_versioned(self, backup_id: str) -> tuple[Snapshot, Version] | None:
+        key = layout.snapshot_key(backup_id)
+        found = self.store.get_versioned(key, operation="checkpoint")
+        return None if found is None else (Snapshot.from_json(found[0], key), found[1])
+
+    def create_snapshot(self, snapshot: Snapshot, *, expect: Version | None) -> Version:
+        """Write the snapshot targets only if ``snapshot.json`` is still at ``expect`` (None: still absent), so every
+        worker of a snapshot shares one set of targets. Lost → ``PreconditionFailedError``."""
+        key = layout.snapshot_key(snapshot.backup_id)
+        return self.store.put_if(key, snapshot.to_json(), operation="checkpoint", expect=expect)
+
     # ---- partition manifests and segments ------------------------------------------------------------------------
 
     def read_partition_manifest(self, backup_id: str, topic: str, partition: int) -> PartitionManifest | None:
@@ -82,6 +100,20 @@ class Repository:
         """The commit point of every segment it lists (write those first)."""
         key = layout.manifest_key(manifest.backup_id, manifest.topic, manifest.partition)
         self.store.put(key, manifest.to_json(), operation="manifest")
+
+    def read_partition_manifest_versioned(
+        self, backup_id: str, topic: str, partition: int
+    ) -> tuple[PartitionManifest, Version] | None:
+        """The manifest and the stored version those bytes are, read together (None: no manifest yet)."""
+        key = layout.manifest_key(backup_id, topic, partition)
+        found = self.store.get_versioned(key, operation="manifest")
+        return None if found is None else (PartitionManifest.from_json(found[0], key), found[1])
+
+    def commit_partition_manifest(self, manifest: PartitionManifest, *, expect: Version | None) -> Version:
+        """The fenced commit point: replace the manifest only if it is still at version ``expect`` (None: create it
+        only if none exists); returns the new version. Lost → ``PreconditionFailedError``, nothing written."""
+        key = layout.manifest_key(manifest.backup_id, manifest.topic, manifest.partition)
+        return self.store.put_if(key, manifest.to_json(), operation="manifest", expect=expect)
 
     def write_segment(self, key: str, data: bytes) -> None:
         """A segment object (its key from :func:`~kafka_backup.engine.format.layout.segment_key`)."""

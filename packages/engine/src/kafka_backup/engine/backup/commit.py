@@ -5,8 +5,13 @@ Write order, for every range of a partition (:meth:`Committer.hand_off`, then :m
 1. the segment is encoded (Parquet, checksum) and stored completely (``Store.put``: local files temp + fsync +
    rename, object stores one PUT), on the encoder thread (:func:`write_segment`);
 2. then the partition manifest is replaced by one that lists the segment (:meth:`Committer._store_manifest`) —
-   the commit point. It is fenced: the manifest is re-read first and must still end where this worker's view ends,
-   so a worker that lost the partition in a rebalance (and did not notice yet) cannot clobber the new owner's commits;
+   the commit point. It is fenced by one conditional write (``Store.put_if``) that expects the version this worker
+   read or wrote last (a first manifest: that none exists), decided by the storage service in the write itself (S3
+   ``If-Match``/``If-None-Match``, GCS ``ifGenerationMatch``, Azure ETag conditions, a folder ``flock`` for local
+   files; :mod:`kafka_backup.engine.store.conditional`). So a worker that lost the partition in a rebalance (and did
+   not notice yet) cannot clobber the new owner's commits, even when both write at the same instant: the loser gets
+   ``ConcurrentWriterError`` and gives the partition up, its segment left unreferenced. Two workers creating the
+   same first manifest at once start from the same offset: the loser carries on from the winner's manifest;
 3. only then is the manifest's new position noted for Kafka (:class:`KafkaOffsets`), committed asynchronously at
    most every ``OFFSET_COMMIT_INTERVAL_S`` (synchronously while a partition is revoked or the run closes).
 
@@ -41,12 +46,12 @@ import pyarrow as pa
 from opentelemetry import trace
 
 from kafka_backup.engine.backup.context import RunContext
-from kafka_backup.engine.backup.partition import Flush, OwnedPartition, read_manifest
-from kafka_backup.engine.errors import ConcurrentWriterError
+from kafka_backup.engine.backup.partition import Flush, OwnedPartition
+from kafka_backup.engine.errors import ConcurrentWriterError, PreconditionFailedError
 from kafka_backup.engine.format.manifest import PartitionManifest, SegmentEntry, manifest_key, now_ms, segment_key
 from kafka_backup.engine.format.segment import EncodedSegment, encode
 from kafka_backup.engine.kafka.source import KafkaSource
-from kafka_backup.engine.store import Store
+from kafka_backup.engine.repository import Repository
 
 TP = tuple[str, int]
 _tracer = trace.get_tracer("kafka_backup.engine.backup.run")
@@ -69,7 +74,7 @@ ENCODER_THREADS = 1
 encodes on the consuming thread (no overlap; the benchmarks' A/B baseline)."""
 
 
-def write_segment(store: Store, key: str, chunks: list[pa.Table], **kwargs: Any) -> tuple[EncodedSegment, int]:
+def write_segment(repo: Repository, key: str, chunks: list[pa.Table], **kwargs: Any) -> tuple[EncodedSegment, int]:
     """Step 1 of the commit protocol: encode the segment and store it; returns it without its bytes, and its size.
 
     ``chunks`` is emptied here, so the records are freed as soon as they are encoded; then Arrow's freed buffers go
@@ -81,7 +86,7 @@ def write_segment(store: Store, key: str, chunks: list[pa.Table], **kwargs: Any)
     del table
     if RELEASE_ARROW_MEMORY:
         pa.default_memory_pool().release_unused()
-    store.put(key, segment.data, operation="segment")
+    repo.write_segment(key, segment.data)
     return replace(segment, data=b""), len(segment.data)
 
 
@@ -131,7 +136,7 @@ class Committer:
     ) -> None:
         self.ctx = ctx
         self.backup_id = ctx.backup_id
-        self.store = ctx.store
+        self.repo = ctx.repo
         self.metrics = ctx.metrics
         self._labels = ctx.labels
         self.owned = owned
@@ -155,7 +160,7 @@ class Committer:
             codec = self.ctx.config.compression
             job = functools.partial(
                 write_segment,
-                self.store,
+                self.repo,
                 segment_key(self.backup_id, topic, partition, start, end_offset),
                 part.chunks,
                 topic=topic,
@@ -263,20 +268,26 @@ class Committer:
         self.offsets.note(part.key, part.manifest.next_offset)
 
     def _store_manifest(self, part: OwnedPartition, new: PartitionManifest) -> None:
-        """Replace the partition manifest, after checking nobody else moved it (the commit point)."""
-        key = manifest_key(self.backup_id, *part.key)
-        current = self._read_manifest(*part.key)
-        if current is not None and current.next_offset != part.manifest.next_offset:
+        """The commit point: replace the partition manifest only if it is still the version this worker holds, or
+        create it only if none exists: one conditional write, so of two racing workers exactly one commits."""
+        try:
+            version = self.repo.commit_partition_manifest(new, expect=part.version)
+        except PreconditionFailedError as exc:
+            found = self.repo.read_partition_manifest_versioned(self.backup_id, *part.key)
+            creating = part.version is None and new is part.manifest
+            if creating and found is not None and found[0].next_offset == part.manifest.next_offset:
+                # another worker created the first manifest at the same moment, at the same offset: carry on from
+                # its manifest (whoever commits next with its version owns the partition)
+                part.manifest, part.version = found
+                return
+            moved = "was removed" if found is None else f"moved to {found[0].next_offset}"
             raise ConcurrentWriterError(
-                f"manifest {key} moved to {current.next_offset} while this worker was at {part.manifest.next_offset}",
+                f"manifest {manifest_key(self.backup_id, *part.key)} {moved} while this worker was at "
+                f"{part.manifest.next_offset}",
                 hint="another worker owns this partition now",
-            )
-        self.store.put(key, new.to_json(), operation="manifest")
-        part.manifest = new
+            ) from exc
+        part.manifest, part.version = new, version
         self.metrics.backup_last_successful_commit.set(time.time(), {**self._labels, **self._tp_labels(part.key)})
-
-    def _read_manifest(self, topic: str, partition: int) -> PartitionManifest | None:
-        return read_manifest(self.store, self.backup_id, topic, partition)
 
     # ---- manifests without a segment ----------------------------------------------------------------------------
 

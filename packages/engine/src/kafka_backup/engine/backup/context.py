@@ -10,12 +10,14 @@ follow the logging configuration in force when an event is logged, not the one w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import structlog
 
 from kafka_backup.engine.backup.progress import ProgressTracker
 from kafka_backup.engine.backup.summary import BackupSummary
 from kafka_backup.engine.config.backup import BackupConfig
+from kafka_backup.engine.repository import Repository
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.catalog import Metrics
 
@@ -31,6 +33,11 @@ class RunContext:
     """The logger every event of the run goes to (``kafka_backup.engine.backup.run``)."""
     summary: BackupSummary
     progress: ProgressTracker
+
+    @cached_property
+    def repo(self) -> Repository:
+        """Typed, fenced reads and writes of the backup's objects over :attr:`store`."""
+        return Repository(self.store)
 
     @property
     def backup_id(self) -> str:

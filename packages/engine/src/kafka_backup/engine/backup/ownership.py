@@ -17,7 +17,7 @@ import time
 
 from kafka_backup.engine.backup.commit import Committer
 from kafka_backup.engine.backup.context import RunContext
-from kafka_backup.engine.backup.partition import OwnedPartition, read_manifest
+from kafka_backup.engine.backup.partition import OwnedPartition
 from kafka_backup.engine.errors import BackupError, ConcurrentWriterError
 from kafka_backup.engine.format.manifest import PartitionManifest, Snapshot
 from kafka_backup.engine.kafka.admin import SETTLING_CODES, Cluster
@@ -64,12 +64,14 @@ class Ownership:
         log_starts = self.cluster.partition_starts(tps, also=SETTLING_CODES)
         positions: dict[TP, int] = {}
         for tp in tps:
-            manifest = read_manifest(self.ctx.store, self.backup_id, *tp)
+            found = self.ctx.repo.read_partition_manifest_versioned(self.backup_id, *tp)
+            manifest = found[0] if found is not None else None
             target = self.snapshot.target(*tp) if self.snapshot else None
             part = OwnedPartition(
                 manifest=manifest or PartitionManifest(self.backup_id, tp[0], tp[1], log_starts[tp], log_starts[tp]),
                 target=target,
                 log=self.ctx.partition_log(tp),
+                version=found[1] if found is not None else None,
             )
             self.owned[tp] = part
             if manifest is None:

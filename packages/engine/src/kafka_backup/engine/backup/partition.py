@@ -3,7 +3,8 @@ records read since (the open segment).
 
 Invariants: ``flushes`` are contiguous and in offset order, the first starting at ``manifest.next_offset``; the open
 segment (``chunks``) starts at :attr:`OwnedPartition.flushed_to` and ends at ``last_offset``; ``manifest`` is always
-the manifest this worker last stored (or read), never one it has not written yet.
+the manifest this worker last stored (or read), never one it has not written yet, and ``version`` the stored version
+of it that the next (conditional) manifest write expects.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import structlog
 
-from kafka_backup.engine.errors import StorageNotFoundError
-from kafka_backup.engine.format.manifest import PartitionManifest, manifest_key
+from kafka_backup.engine.format.manifest import PartitionManifest
 from kafka_backup.engine.format.segment import EncodedSegment, payload_bytes
-from kafka_backup.engine.store import Store
+from kafka_backup.engine.store import Version
 
 TP = tuple[str, int]
 
@@ -43,6 +43,8 @@ class OwnedPartition:
     target: int | None
     log: structlog.stdlib.BoundLogger
     """The run's logger bound to this partition's ``topic`` and ``partition``."""
+    version: Version | None = None
+    """The stored version of :attr:`manifest` (None: none stored yet): the next manifest write expects it."""
     flushes: deque[Flush] = field(default_factory=deque)
     chunks: list[pa.Table] = field(default_factory=list)
     buffered_records: int = 0
@@ -89,12 +91,3 @@ class OwnedPartition:
         chunks = self.chunks
         self.chunks, self.buffered_records, self.buffered_bytes = [], 0, 0
         return chunks
-
-
-def read_manifest(store: Store, backup_id: str, topic: str, partition: int) -> PartitionManifest | None:
-    """The partition's manifest on storage, None when it has none yet."""
-    key = manifest_key(backup_id, topic, partition)
-    try:
-        return PartitionManifest.from_json(store.get(key, operation="manifest"), key)
-    except StorageNotFoundError:
-        return None

@@ -4,8 +4,11 @@ and, in snapshot mode, the snapshot targets (each partition's end offset when th
 - ``backup.json`` is written ``running`` when a worker starts; ``complete`` once every snapshot partition reached its
   target; ``stopped`` when a continuous run stopped cleanly and no other worker of the backup is still in the group.
   A worker that dies leaves ``running``, so a crash is never mistaken for a clean stop.
-- The snapshot targets are written once, by the first worker; a worker restarted later resumes the same snapshot
-  (same topics, still ``running``), so a crash never moves the end of a snapshot.
+- The snapshot targets are written once, by the first worker, with a conditional create (or a conditional replace
+  of a finished or different snapshot): of two workers starting at the same instant one writes them and the other
+  reads and uses them, so every worker of a snapshot shares one set of targets. A worker restarted later resumes the
+  same snapshot (same topics, still ``running``), so a crash never moves the end of a snapshot.
+- ``backup.json`` is last-writer-wins: every worker writes the same description of the job.
 - Every worker of a snapshot stops only when every partition reached its target according to storage (its own in
   memory), so the survivors finish a dead worker's partitions.
 """
@@ -16,9 +19,9 @@ import time
 from dataclasses import replace
 
 from kafka_backup.engine.backup.context import RunContext
-from kafka_backup.engine.backup.partition import OwnedPartition, read_manifest
-from kafka_backup.engine.errors import KafkaOperationError, StorageNotFoundError
-from kafka_backup.engine.format.manifest import BackupManifest, Snapshot, backup_key, now_ms, snapshot_key
+from kafka_backup.engine.backup.partition import OwnedPartition
+from kafka_backup.engine.errors import KafkaOperationError, PreconditionFailedError
+from kafka_backup.engine.format.manifest import BackupManifest, Snapshot, now_ms
 from kafka_backup.engine.kafka.admin import Cluster
 
 TP = tuple[str, int]
@@ -30,11 +33,7 @@ def write_backup_manifest(ctx: RunContext, cluster: Cluster, topics: list[str]) 
     if cfg.consumer_groups.capture:
         exclude = [*cfg.consumer_groups.exclude, "kafka-backup.*"]
         groups = cluster.group_offsets(topics, cfg.consumer_groups.include, exclude)
-    key = backup_key(ctx.backup_id)
-    try:
-        existing: BackupManifest | None = BackupManifest.from_json(ctx.store.get(key, operation="manifest"))
-    except StorageNotFoundError:
-        existing = None
+    existing = ctx.repo.read_backup(ctx.backup_id)
     manifest = BackupManifest(
         backup_id=ctx.backup_id,
         created_at=existing.created_at if existing else now_ms(),
@@ -46,16 +45,13 @@ def write_backup_manifest(ctx: RunContext, cluster: Cluster, topics: list[str]) 
         source_cluster_id=cluster.cluster_id(),
         mode=cfg.mode,
     )
-    ctx.store.put(key, manifest.to_json(), operation="manifest")
+    ctx.repo.write_backup(manifest)
     return manifest
 
 
 def load_or_start_snapshot(ctx: RunContext, cluster: Cluster, topics: list[str]) -> Snapshot:
-    key = snapshot_key(ctx.backup_id)
-    try:
-        existing = Snapshot.from_json(ctx.store.get(key, operation="checkpoint"))
-    except StorageNotFoundError:
-        existing = None
+    found = ctx.repo.read_snapshot_versioned(ctx.backup_id)
+    existing = found[0] if found is not None else None
     if existing is not None and existing.status == "running" and sorted(existing.targets) == topics:
         ctx.log.info("snapshot_resumed", started_at=existing.started_at)
         return existing
@@ -66,7 +62,12 @@ def load_or_start_snapshot(ctx: RunContext, cluster: Cluster, topics: list[str])
     for (topic, partition), end in ends.items():
         targets.setdefault(topic, {})[str(partition)] = end
     snapshot = Snapshot(ctx.backup_id, now_ms(), targets)
-    ctx.store.put(key, snapshot.to_json(), operation="checkpoint")
+    try:
+        ctx.repo.create_snapshot(snapshot, expect=found[1] if found is not None else None)
+    except PreconditionFailedError:
+        # another worker started the snapshot at the same moment: all workers must share one set of targets
+        ctx.log.info("snapshot_started_by_another_worker")
+        return load_or_start_snapshot(ctx, cluster, topics)
     return snapshot
 
 
@@ -93,7 +94,7 @@ class SnapshotWatch:
             return False
         self._last_remote_check = now
         for tp in others:
-            manifest = read_manifest(self.ctx.store, self.ctx.backup_id, *tp)
+            manifest = self.ctx.repo.read_partition_manifest(self.ctx.backup_id, *tp)
             target = self.snapshot.target(*tp)
             if manifest is None or target is None or manifest.next_offset < target:
                 return False
@@ -102,16 +103,8 @@ class SnapshotWatch:
 
 
 def finish_snapshot(ctx: RunContext, snapshot: Snapshot, manifest: BackupManifest) -> None:
-    ctx.store.put(
-        snapshot_key(ctx.backup_id),
-        replace(snapshot, status="complete").to_json(),
-        operation="checkpoint",
-    )
-    ctx.store.put(
-        backup_key(ctx.backup_id),
-        replace(manifest, status="complete", completed_at=now_ms(), updated_at=now_ms()).to_json(),
-        operation="manifest",
-    )
+    ctx.repo.write_snapshot(replace(snapshot, status="complete"))
+    ctx.repo.write_backup(replace(manifest, status="complete", completed_at=now_ms(), updated_at=now_ms()))
     ctx.log.info("snapshot_complete")
 
 
@@ -132,5 +125,5 @@ def finish_continuous(ctx: RunContext, cluster: Cluster, manifest: BackupManifes
         return
     stopped = now_ms()
     manifest = replace(manifest, status="stopped", stopped_at=stopped, updated_at=stopped)
-    ctx.store.put(backup_key(ctx.backup_id), manifest.to_json(), operation="manifest")
+    ctx.repo.write_backup(manifest)
     ctx.log.info("backup_stopped_cleanly")

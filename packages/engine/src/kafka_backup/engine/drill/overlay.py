@@ -7,7 +7,7 @@ outside the checkpoint prefix raises.
 from __future__ import annotations
 
 from kafka_backup.engine.errors import StorageNotFoundError
-from kafka_backup.engine.store import Backend, ObjectInfo, Operation, Store
+from kafka_backup.engine.store import Backend, ObjectInfo, Operation, Store, Version
 
 
 class CheckpointOverlay:
@@ -40,6 +40,14 @@ class CheckpointOverlay:
         if key not in self.objects:
             raise StorageNotFoundError(f"{key} does not exist", key=key)
         return self.objects[key][start:end]
+
+    def get_versioned(self, key: str, *, operation: Operation) -> tuple[bytes, Version] | None:
+        if not self._ours(key):
+            return self.inner.get_versioned(key, operation=operation)
+        raise RuntimeError(f"the drill's restore checkpoints are not versioned, yet {key} was read with its version")
+
+    def put_if(self, key: str, data: bytes, *, operation: Operation, expect: Version | None) -> Version:
+        raise RuntimeError(f"the drill makes no conditional writes, yet was asked to write {key} conditionally")
 
     def stat(self, key: str) -> ObjectInfo | None:
         if not self._ours(key):

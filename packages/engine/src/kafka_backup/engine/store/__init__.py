@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kafka_backup.engine.errors import BucketNotFoundError, StorageError
-from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store
+from kafka_backup.engine.errors import BucketNotFoundError, PreconditionFailedError, StorageError
+from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store, Version
 from kafka_backup.engine.store.fsspec import FsspecStore
 from kafka_backup.engine.store.instrumented import InstrumentedStore
 from kafka_backup.engine.store.options import StorageSettings, backend_of, storage_options
@@ -21,10 +21,12 @@ __all__ = [
     "InstrumentedStore",
     "ObjectInfo",
     "Operation",
+    "PreconditionFailedError",
     "RetryPolicy",
     "RetryingStore",
     "StorageSettings",
     "Store",
+    "Version",
     "backend_of",
     "open_store",
     "storage_options",

@@ -1,13 +1,13 @@
 """The one real :class:`Store` implementation: any fsspec filesystem (local, s3fs, gcsfs, adlfs).
 
 Atomicity per backend:
-- local files: write ``<key>.tmp-<random>`` in the same folder, ``fsync`` it, ``os.replace`` it onto the key, then
-  ``fsync`` the folder, so a crash leaves either the old object or the complete new one (plus, at worst, a temp file
-  that no manifest references and that listings skip);
+- local files: temp file + ``fsync`` + ``os.replace`` + ``fsync`` of the folder (:func:`._local.atomic_write`);
 - object stores: a single ``pipe_file`` call, which is one PUT (or a multipart upload, resumable upload or block
   list that only becomes visible when completed). An upload that never completes is never listed, read or stat-ed:
   S3 keeps incomplete multipart uploads apart from objects, GCS keeps resumable sessions apart, and Azure keeps
   uncommitted blocks out of blob listings (each checked against a real server by ``tests/storage``).
+
+Conditional writes (``get_versioned``/``put_if``) are done per backend by :mod:`.conditional`.
 
 A missing bucket or container is never mistaken for an empty prefix: when a listing comes back empty, or an
 operation fails with "not found", the store asks whether the bucket exists and, if not, says how to create it.
@@ -15,21 +15,21 @@ operation fails with "not found", the store asks whether the bucket exists and, 
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from fsspec.core import split_protocol
 
-from kafka_backup.engine.errors import BucketNotFoundError, StorageError, StorageNotFoundError
+from kafka_backup.engine.errors import BucketNotFoundError, PreconditionFailedError, StorageError, StorageNotFoundError
+from kafka_backup.engine.store import conditional
 from kafka_backup.engine.store._filesystems import make_filesystem
-from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation
+from kafka_backup.engine.store._local import TEMP_MARKER, atomic_write
+from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Version
 from kafka_backup.engine.store.classify import classify, missing_bucket_error
 from kafka_backup.engine.store.options import backend_of
 
-TEMP_MARKER = ".tmp-"
+__all__ = ["TEMP_MARKER", "FsspecStore"]
 
 
 class FsspecStore:
@@ -65,7 +65,7 @@ class FsspecStore:
         path = self._path(key)
         try:
             if self._backend == "filesystem":
-                _atomic_local_write(path, data)
+                atomic_write(path, data)
             else:
                 self._fs.pipe_file(path, data)
         except Exception as exc:
@@ -77,6 +77,27 @@ class FsspecStore:
         except Exception as exc:
             raise self._error(exc, key=key, action=f"read {operation}") from exc
         return data
+
+    def get_versioned(self, key: str, *, operation: Operation) -> tuple[bytes, Version] | None:
+        try:
+            return conditional.read(self._fs, self._backend, self._path(key))
+        except Exception as exc:
+            error = self._error(exc, key=key, action=f"read {operation}")
+            if isinstance(error, StorageNotFoundError) and not isinstance(error, BucketNotFoundError):
+                return None
+            raise error from exc
+
+    def put_if(self, key: str, data: bytes, *, operation: Operation, expect: Version | None) -> Version:
+        try:
+            return conditional.write(self._fs, self._backend, self._path(key), data, expect=expect, key=key)
+        except PreconditionFailedError:
+            raise
+        except Exception as exc:
+            error = self._error(exc, key=key, action=f"write {operation}")
+            if isinstance(error, StorageNotFoundError) and not isinstance(error, BucketNotFoundError):
+                # a replace of an object that was removed meanwhile (S3 answers 404 to If-Match on a missing key)
+                raise PreconditionFailedError(f"{key} was removed by another writer", key=key) from exc
+            raise error from exc
 
     def stat(self, key: str) -> ObjectInfo | None:
         try:
@@ -142,25 +163,3 @@ class FsspecStore:
             raise classify(exc, key=key, action=action) from exc
         if not self._bucket_seen:
             raise missing_bucket_error(self._backend, self._bucket, action=action, key=key)
-
-
-def _atomic_local_write(path: str, data: bytes) -> None:
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}{TEMP_MARKER}{uuid.uuid4().hex[:12]}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

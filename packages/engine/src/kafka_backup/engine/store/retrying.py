@@ -3,6 +3,14 @@
 Only errors marked ``retryable`` (timeouts, throttling, connection failures, 5xx) are retried; authentication and
 not-found errors surface at once. When the attempts run out, the last error is raised as it is: it already names
 the object and the cause. ``on_retry`` lets telemetry count retries without this layer knowing about metrics.
+
+A retried conditional write needs care: an attempt may have been applied by the service although its answer was
+lost (a timeout, a reset connection), and the next attempt then fails its own precondition. So when an attempt after
+the first is refused, :meth:`RetryingStore.put_if` reads the object: if it holds exactly the bytes being written,
+the earlier attempt won and the write succeeded (with the version read); otherwise another writer won and the
+:class:`~kafka_backup.engine.errors.PreconditionFailedError` stands. (Another writer storing byte-identical content
+in between would also count as ours; for the manifests, whose content is the writer's next state, that state is
+then exactly the one this writer meant to store.)
 """
 
 from __future__ import annotations
@@ -14,12 +22,12 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_exponential_jitter
 
-from kafka_backup.engine.errors import BackupError
-from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store
+from kafka_backup.engine.errors import BackupError, PreconditionFailedError
+from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store, Version
 
 T = TypeVar("T")
 ACTIONS = ("put", "get", "stat", "list", "delete")
-"""The ``action`` names ``on_retry`` receives: one per :class:`Store` call."""
+"""The ``action`` names ``on_retry`` receives: a conditional write is a ``put``, a versioned read a ``get``."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,27 @@ class RetryingStore:
 
     def get(self, key: str, *, operation: Operation, start: int | None = None, end: int | None = None) -> bytes:
         return self._call("get", lambda: self._inner.get(key, operation=operation, start=start, end=end))
+
+    def get_versioned(self, key: str, *, operation: Operation) -> tuple[bytes, Version] | None:
+        return self._call("get", lambda: self._inner.get_versioned(key, operation=operation))
+
+    def put_if(self, key: str, data: bytes, *, operation: Operation, expect: Version | None) -> Version:
+        attempts = 0
+
+        def attempt() -> Version:
+            nonlocal attempts
+            attempts += 1
+            try:
+                return self._inner.put_if(key, data, operation=operation, expect=expect)
+            except PreconditionFailedError:
+                if attempts == 1:
+                    raise
+                current = self._inner.get_versioned(key, operation=operation)
+                if current is not None and current[0] == data:
+                    return current[1]  # an earlier attempt was applied; only its answer was lost
+                raise
+
+        return self._call("put", attempt)
 
     def stat(self, key: str) -> ObjectInfo | None:
         return self._call("stat", lambda: self._inner.stat(key))

@@ -6,12 +6,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from kafka_backup.engine.store import Backend, ObjectInfo, Operation, Store
+from kafka_backup.engine.store import Backend, ObjectInfo, Operation, Store, Version
 
 
 @dataclass(frozen=True)
 class StoreCall:
-    """One call: ``method`` is put, get, stat, list or delete; ``key`` the key or list prefix."""
+    """One call: ``method`` is put, get, stat, list or delete; ``key`` the key or list prefix. A conditional write
+    (``put_if``) is recorded as a ``put`` and a versioned read as a ``get``: what the engine wrote and read."""
 
     method: str
     key: str
@@ -58,6 +59,14 @@ class RecordingStore:
     def get(self, key: str, *, operation: Operation, start: int | None = None, end: int | None = None) -> bytes:
         self._note("get", key)
         return self.inner.get(key, operation=operation, start=start, end=end)
+
+    def get_versioned(self, key: str, *, operation: Operation) -> tuple[bytes, Version] | None:
+        self._note("get", key)
+        return self.inner.get_versioned(key, operation=operation)
+
+    def put_if(self, key: str, data: bytes, *, operation: Operation, expect: Version | None) -> Version:
+        self._note("put", key)
+        return self.inner.put_if(key, data, operation=operation, expect=expect)
 
     def stat(self, key: str) -> ObjectInfo | None:
         self._note("stat", key)

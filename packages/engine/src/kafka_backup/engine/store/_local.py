@@ -1,0 +1,56 @@
+"""Local-file primitives of :class:`~.fsspec.FsspecStore`: the atomic write and the folder lock.
+
+- :func:`atomic_write`: write ``<key>.tmp-<random>`` in the same folder, ``fsync`` it, ``os.replace`` it onto the
+  key, then ``fsync`` the folder, so a crash leaves either the old object or the complete new one (plus, at worst, a
+  temp file that no manifest references and that listings skip).
+- :func:`locked_folder`: an exclusive ``flock`` on the folder itself (no lock file is created, so nothing is left
+  behind and listings see nothing new). ``flock`` locks belong to an open file description, so two processes, or two
+  threads that each opened the folder, exclude each other; the kernel drops the lock when its holder dies, so a
+  crashed writer never leaves the folder locked. It holds on one host (and on NFS only where the client maps
+  ``flock`` onto working NFS locks): two hosts sharing a folder through a filesystem without coherent locks get no
+  exclusion, which ``docs/storage.md`` says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import uuid
+from collections.abc import Iterator
+
+TEMP_MARKER = ".tmp-"
+
+
+@contextlib.contextmanager
+def locked_folder(folder: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``folder`` (created if missing) for the ``with`` block."""
+    os.makedirs(folder, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the only descriptor of this open file description releases the lock
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    tmp = f"{path}{TEMP_MARKER}{uuid.uuid4().hex[:12]}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
