@@ -48,7 +48,8 @@ from opentelemetry import trace
 from kafka_backup.engine.backup.context import RunContext
 from kafka_backup.engine.backup.partition import Flush, OwnedPartition
 from kafka_backup.engine.errors import ConcurrentWriterError, PreconditionFailedError
-from kafka_backup.engine.format.manifest import PartitionManifest, SegmentEntry, manifest_key, now_ms, segment_key
+from kafka_backup.engine.format.layout import manifest_key, segment_key
+from kafka_backup.engine.format.manifest import PartitionManifest, SegmentEntry, now_ms
 from kafka_backup.engine.format.segment import EncodedSegment, encode
 from kafka_backup.engine.kafka.source import KafkaSource
 from kafka_backup.engine.repository import Repository

@@ -14,6 +14,7 @@ from typing import Any
 from kafka_backup.engine.drill.report import PartitionCheck
 from kafka_backup.engine.format.manifest import SegmentEntry
 from kafka_backup.engine.format.segment import decode
+from kafka_backup.engine.repository import Repository
 from kafka_backup.engine.store import Store
 
 _NULL = b"\xff\xff\xff\xff"
@@ -90,7 +91,7 @@ def backup_records(store: Store, entries: list[SegmentEntry]) -> list[Rec]:
     """The records of ``entries`` in offset order (checksums verified)."""
     out: list[Rec] = []
     for entry in entries:
-        table = decode(store.get(entry.key, operation="segment"), expected_sha256=entry.sha256, name=entry.key)
+        table = decode(Repository(store).read_segment(entry.key), expected_sha256=entry.sha256, name=entry.key)
         keys = table.column("key").to_pylist()
         values = table.column("value").to_pylist()
         headers = table.column("headers").to_pylist()

@@ -48,8 +48,8 @@ from kafka_backup.engine.drill.plan import (
 )
 from kafka_backup.engine.drill.report import DrillReport, PartitionCheck
 from kafka_backup.engine.errors import BackupError, ConfigError, KafkaConnectionError, NothingToVerifyError
+from kafka_backup.engine.format.layout import restore_prefix
 from kafka_backup.engine.format.manifest import BackupManifest, PartitionManifest, now_ms
-from kafka_backup.engine.format.restore_state import restore_prefix
 from kafka_backup.engine.kafka.admin import Cluster, select
 from kafka_backup.engine.kafka.reader import TopicReader
 from kafka_backup.engine.kafka.topics import delete_topics, topics_with_prefix

@@ -21,13 +21,9 @@ from typing import Any, Literal
 from kafka_backup.engine.errors import IntegrityError
 from kafka_backup.engine.format.envelope import BACKUP_MANIFEST, PARTITION_MANIFEST, SNAPSHOT, read_json, seal
 
-# the keys, re-exported for the callers that still import them from here (the layout module owns them)
-from kafka_backup.engine.format.layout import backup_key, manifest_key, partition_prefix, segment_key, snapshot_key
-
 __all__ = [
     "BACKUP_FORMAT", "MANIFEST_FORMAT", "BackupManifest", "BackupStatus", "Gap", "GapReason", "PartitionManifest",
-    "SegmentEntry", "Snapshot", "TopicInfo", "backup_key", "manifest_key", "now_ms", "partition_prefix",
-    "segment_key", "snapshot_key",
+    "SegmentEntry", "Snapshot", "TopicInfo", "now_ms",
 ]  # fmt: skip
 
 MANIFEST_FORMAT = PARTITION_MANIFEST.marker

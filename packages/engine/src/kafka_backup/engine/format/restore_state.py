@@ -23,12 +23,8 @@ from typing import Any, Literal
 
 from kafka_backup.engine.format.envelope import OFFSET_MAP, RESTORE_STATE, read_json, seal
 
-# the keys, re-exported for the callers that still import them from here (the layout module owns them)
-from kafka_backup.engine.format.layout import offset_map_key, offsets_prefix, restore_prefix, restores_prefix, state_key
-
 __all__ = [
     "MAP_FORMAT", "STATE_FORMAT", "OffsetMap", "PartitionTrail", "RestoreState", "Run", "build_runs",
-    "offset_map_key", "offsets_prefix", "restore_prefix", "restores_prefix", "state_key",
 ]  # fmt: skip
 
 STATE_FORMAT = RESTORE_STATE.marker

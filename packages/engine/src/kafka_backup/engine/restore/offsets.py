@@ -32,19 +32,15 @@ from kafka_backup.engine.errors import (
     ConsumerGroupActiveError,
     KafkaOperationError,
     RestoreStateError,
-    StorageNotFoundError,
 )
 from kafka_backup.engine.format.manifest import BackupManifest
 from kafka_backup.engine.format.restore_state import (
-    OffsetMap,
     PartitionTrail,
     RestoreState,
-    offsets_prefix,
-    restores_prefix,
-    state_key,
 )
 from kafka_backup.engine.kafka.admin import Cluster
 from kafka_backup.engine.kafka.groups import active_members, alter_group_offsets
+from kafka_backup.engine.repository import Repository
 from kafka_backup.engine.store import Store
 from kafka_backup.telemetry.baseline import zero_errors
 from kafka_backup.telemetry.catalog import Metrics
@@ -94,24 +90,20 @@ class GroupResult:
 
 
 def list_restores(store: Store, backup_id: str) -> list[RestoreState]:
-    out = []
-    for info in store.list(restores_prefix(backup_id)):
-        if info.key.endswith("/state.json") and info.key.count("/") == 3:
-            out.append(RestoreState.from_json(store.get(info.key, operation="checkpoint"), info.key))
-    return sorted(out, key=lambda s: s.created_at)
+    """Every restore checkpoint of the backup, oldest first."""
+    return Repository(store).restore_states(backup_id)
 
 
 def load_state(store: Store, backup_id: str, restore_id: str | None) -> RestoreState:
     """The checkpoint of ``restore_id``, or of the backup's only restore when no id is given."""
     if restore_id is not None:
-        key = state_key(backup_id, restore_id)
-        try:
-            return RestoreState.from_json(store.get(key, operation="checkpoint"), key)
-        except StorageNotFoundError:
+        state = Repository(store).read_restore_state(backup_id, restore_id)
+        if state is None:
             raise BackupNotFoundError(
                 f"no restore '{restore_id}' of backup '{backup_id}' at {store.url}",
                 hint="the restore command prints its restore id; omit --restore-id to use the only one",
-            ) from None
+            )
+        return state
     restores = list_restores(store, backup_id)
     if len(restores) == 1:
         return restores[0]
@@ -129,8 +121,7 @@ def load_state(store: Store, backup_id: str, restore_id: str | None) -> RestoreS
 def load_trails(store: Store, state: RestoreState) -> dict[tuple[str, int, int], PartitionTrail]:
     """(source topic, source partition, target partition) → where that source partition's records went."""
     trails: dict[tuple[str, int, int], PartitionTrail] = {}
-    for info in store.list(offsets_prefix(state.backup_id, state.restore_id)):
-        omap = OffsetMap.from_json(store.get(info.key, operation="checkpoint"), info.key)
+    for omap in Repository(store).offset_maps(state.backup_id, state.restore_id):
         for partition, runs in omap.runs.items():
             key = (omap.source_topic, omap.source_partition, partition)
             trails.setdefault(key, PartitionTrail()).add(runs)

@@ -203,7 +203,7 @@ def refine_estimates(plan: RestorePlan, config: RestoreConfig, store: Store) -> 
         e = s.entry
 
         def read_range(start: int, end: int) -> bytes:
-            return store.get(e.key, operation="segment", start=start, end=end)
+            return Repository(store).read_segment(e.key, start=start, end=end)
 
         table = read_columns(read_range, e.size, ["offset", "timestamp"], name=e.key)
         return table.filter(sel.mask(table))

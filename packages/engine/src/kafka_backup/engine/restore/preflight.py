@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from kafka_backup.engine.errors import IntegrityError, SegmentMissingError, SegmentSizeMismatchError
 from kafka_backup.engine.format.manifest import SegmentEntry
+from kafka_backup.engine.repository import Repository
 from kafka_backup.engine.store import Store
 
 PREFLIGHT_THREADS = 16
@@ -64,7 +65,7 @@ def verify_checksums(store: Store, segments: Sequence[SegmentEntry]) -> None:
         return
 
     def digest(entry: SegmentEntry) -> str:
-        return hashlib.sha256(store.get(entry.key, operation="segment")).hexdigest()
+        return hashlib.sha256(Repository(store).read_segment(entry.key)).hexdigest()
 
     with ThreadPoolExecutor(min(VERIFY_THREADS, len(segments)), thread_name_prefix="segment-verify") as pool:
         futures = [pool.submit(contextvars.copy_context().run, digest, e) for e in segments]

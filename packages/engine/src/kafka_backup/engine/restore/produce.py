@@ -32,11 +32,12 @@ from opentelemetry import trace
 from kafka_backup.engine.config.restore import RestoreConfig
 from kafka_backup.engine.errors import IntegrityError, KafkaOperationError
 from kafka_backup.engine.format.manifest import SegmentEntry
-from kafka_backup.engine.format.restore_state import OffsetMap, build_runs, offset_map_key
+from kafka_backup.engine.format.restore_state import OffsetMap, build_runs
 from kafka_backup.engine.format.segment import decode, header_lists, payload_bytes
 from kafka_backup.engine.gcpace import GcPacer
 from kafka_backup.engine.kafka.partitioner import assign_partitions
 from kafka_backup.engine.kafka.sink import Sink
+from kafka_backup.engine.repository import Repository
 from kafka_backup.engine.restore.plan import TP, PartitionPlan, SegmentPlan
 from kafka_backup.engine.restore.progress import RestoreTracker
 from kafka_backup.engine.restore.resume import ResumePositions, Step
@@ -125,7 +126,7 @@ class SegmentProducer:
 
     def _load_segment(self, p: PartitionPlan, s: SegmentPlan) -> pa.Table:
         """Read, verify (SHA-256) and decode one segment; only the selected records when it is partly selected."""
-        data = self.store.get(s.entry.key, operation="segment")
+        data = Repository(self.store).read_segment(s.entry.key)
         table = decode(data, expected_sha256=s.entry.sha256, name=s.entry.key)
         if s.partial:
             sel = selection_for(self.config, p.source_topic, p.source_partition)
@@ -198,14 +199,7 @@ class SegmentProducer:
                 target_topic=topic,
                 runs=build_runs(item.sources, item.partitions, targets),
             )
-            key = offset_map_key(
-                self.backup_id,
-                self.restore_id,
-                item.plan.source_topic,
-                item.plan.source_partition,
-                item.entry.start_offset,
-            )
-            self.store.put(key, omap.to_json(), operation="checkpoint")
+            Repository(self.store).write_offset_map(self.backup_id, self.restore_id, omap)
             produced = item.produced.count(True)
             self.tracker.acknowledged(produced, item.bytes)
             per_topic_bytes[topic] = per_topic_bytes.get(topic, 0) + (item.bytes if produced else 0)

@@ -24,10 +24,11 @@ from dataclasses import dataclass, replace
 
 import structlog
 
-from kafka_backup.engine.errors import RestoreStateError, StorageNotFoundError
+from kafka_backup.engine.errors import RestoreStateError
 from kafka_backup.engine.format.manifest import SegmentEntry, now_ms
-from kafka_backup.engine.format.restore_state import OffsetMap, RestoreState, offset_map_key, offsets_prefix, state_key
+from kafka_backup.engine.format.restore_state import RestoreState
 from kafka_backup.engine.kafka.admin import Cluster
+from kafka_backup.engine.repository import Repository
 from kafka_backup.engine.restore.plan import TP, PartitionPlan, RestorePlan, SegmentPlan
 from kafka_backup.engine.restore.progress import RestoreTracker
 from kafka_backup.engine.store import Store
@@ -40,11 +41,7 @@ Step = tuple[PartitionPlan, SegmentPlan]
 
 def read_state(store: Store, backup_id: str, restore_id: str) -> RestoreState | None:
     """The restore's checkpoint, or None for a new restore."""
-    key = state_key(backup_id, restore_id)
-    try:
-        return RestoreState.from_json(store.get(key, operation="checkpoint"), key)
-    except StorageNotFoundError:
-        return None
+    return Repository(store).read_restore_state(backup_id, restore_id)
 
 
 def start_state(
@@ -80,7 +77,7 @@ def start_state(
         empty=empty,
         target_cluster_id=cluster.cluster_id(),
     )
-    store.put(state_key(plan.backup_id, plan.restore_id), state.to_json(), operation="checkpoint")
+    Repository(store).write_restore_state(state)
     log.info(
         "restore_started",
         backup_id=plan.backup_id,
@@ -100,7 +97,7 @@ def complete_state(store: Store, cluster: Cluster, state: RestoreState) -> Resto
     for (topic, partition), end in ends.items():
         body.setdefault(topic, {})[str(partition)] = end
     done = replace(state, status="complete", ends=body, completed_at=now_ms(), updated_at=now_ms())
-    store.put(state_key(state.backup_id, state.restore_id), done.to_json(), operation="checkpoint")
+    Repository(store).write_restore_state(done)
     log.info("restore_complete", backup_id=state.backup_id, restore_id=state.restore_id)
     return done
 
@@ -118,30 +115,33 @@ def stable_ends(cluster: Cluster, tps: list[TP]) -> dict[TP, int]:
     return previous
 
 
-def _map_key(plan: RestorePlan, p: PartitionPlan, s: SegmentPlan) -> str:
-    return offset_map_key(plan.backup_id, plan.restore_id, p.source_topic, p.source_partition, s.entry.start_offset)
+def _mapped(plan: RestorePlan, p: PartitionPlan, s: SegmentPlan) -> tuple[str, int, int]:
+    return (p.source_topic, p.source_partition, s.entry.start_offset)
 
 
 def unmapped_segments(store: Store, plan: RestorePlan) -> list[SegmentEntry]:
     """Every selected segment still to be produced: no offset map yet."""
-    done = {o.key for o in store.list(offsets_prefix(plan.backup_id, plan.restore_id))}
-    return [s.entry for p in plan.partitions for s in p.segments if _map_key(plan, p, s) not in done]
+    done = Repository(store).mapped_segments(plan.backup_id, plan.restore_id)
+    return [s.entry for p in plan.partitions for s in p.segments if _mapped(plan, p, s) not in done]
 
 
 def drop_mapped_prefix(
     store: Store, plan: RestorePlan, queues: list[deque[Step]], tracker: RestoreTracker
 ) -> dict[TP, int]:
     """Drop each chain's prefix of segments with offset maps (done); their record counts per target partition."""
-    done_maps = {o.key for o in store.list(offsets_prefix(plan.backup_id, plan.restore_id))}
+    repo = Repository(store)
+    done_maps = repo.mapped_segments(plan.backup_id, plan.restore_id)
     mapped: dict[TP, int] = {}
     for queue in queues:
         while queue:
             p, s = queue[0]
-            key = _map_key(plan, p, s)
-            if key not in done_maps:
+            if _mapped(plan, p, s) not in done_maps:
+                break
+            omap = repo.read_offset_map(plan.backup_id, plan.restore_id, *_mapped(plan, p, s))
+            if omap is None:  # removed since the listing: produce the segment again
                 break
             queue.popleft()
-            counts = OffsetMap.from_json(store.get(key, operation="checkpoint"), key).counts()
+            counts = omap.counts()
             for t, n in counts.items():
                 mapped[(p.target_topic, t)] = mapped.get((p.target_topic, t), 0) + n
             tracker.restored_before(s.entry.records, sum(counts.values()), s.entry.uncompressed_bytes)
