@@ -42,7 +42,7 @@ from kafka_backup.engine.store.classify import _error_code, _status
 _memory_lock = threading.Lock()
 
 
-def read(fs: Any, backend: Backend, path: str) -> tuple[bytes, Version]:
+def read_versioned(fs: Any, backend: Backend, path: str) -> tuple[bytes, Version]:
     """The object at ``path`` and its version, from one response. Missing → the backend's not-found exception."""
     if backend == "s3":
         return sync(fs.loop, _s3_read, fs, path)  # type: ignore[no-any-return]
@@ -60,7 +60,7 @@ def read(fs: Any, backend: Backend, path: str) -> tuple[bytes, Version]:
     return data, _content_version(data)
 
 
-def write(fs: Any, backend: Backend, path: str, data: bytes, *, expect: Version | None, key: str) -> Version:
+def write_if_version(fs: Any, backend: Backend, path: str, data: bytes, *, expect: Version | None, key: str) -> Version:
     """Write ``data`` at ``path`` only if it is at ``expect`` (None: absent); the new version. A lost race →
     :class:`PreconditionFailedError`; other failures are the backend's exceptions, for the caller to classify."""
     try:

@@ -22,11 +22,11 @@ from typing import Any
 from fsspec.core import split_protocol
 
 from kafka_backup.engine.errors import BucketNotFoundError, PreconditionFailedError, StorageError, StorageNotFoundError
-from kafka_backup.engine.store import conditional
 from kafka_backup.engine.store._filesystems import make_filesystem
 from kafka_backup.engine.store._local import TEMP_MARKER, atomic_write
 from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Version
 from kafka_backup.engine.store.classify import classify, missing_bucket_error
+from kafka_backup.engine.store.conditional import read_versioned, write_if_version
 from kafka_backup.engine.store.options import backend_of
 
 __all__ = ["TEMP_MARKER", "FsspecStore"]
@@ -80,7 +80,7 @@ class FsspecStore:
 
     def get_versioned(self, key: str, *, operation: Operation) -> tuple[bytes, Version] | None:
         try:
-            return conditional.read(self._fs, self._backend, self._path(key))
+            return read_versioned(self._fs, self._backend, self._path(key))
         except Exception as exc:
             error = self._error(exc, key=key, action=f"read {operation}")
             if isinstance(error, StorageNotFoundError) and not isinstance(error, BucketNotFoundError):
@@ -89,7 +89,7 @@ class FsspecStore:
 
     def put_if(self, key: str, data: bytes, *, operation: Operation, expect: Version | None) -> Version:
         try:
-            return conditional.write(self._fs, self._backend, self._path(key), data, expect=expect, key=key)
+            return write_if_version(self._fs, self._backend, self._path(key), data, expect=expect, key=key)
         except PreconditionFailedError:
             raise
         except Exception as exc:
