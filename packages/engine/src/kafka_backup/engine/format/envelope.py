@@ -21,10 +21,11 @@ Reading rules (the invariants every reader gets from :func:`open_json` / :func:`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from kafka_backup.engine.errors import CorruptObjectError, UnsupportedFormatError
 
@@ -118,3 +119,24 @@ def read_json(fmt: Format, data: bytes, key: str, build: Callable[[dict[str, Any
         raise CorruptObjectError(f"{key}: {fmt.what} lacks the required field {exc.args[0]!r}", key=key) from None
     except (ValueError, TypeError, AttributeError) as exc:
         raise CorruptObjectError(f"{key}: {fmt.what} does not parse ({type(exc).__name__}: {exc})", key=key) from None
+
+
+class Stored:
+    """A dataclass stored as one JSON object in the envelope of its :attr:`FORMAT`: ``to_json`` seals its fields
+    (``asdict``) as the body, ``from_json`` checks marker and version (:func:`read_json`) and builds the object from
+    the body with the class's ``_from_body``; :attr:`NAME` is what errors call it when no key is given."""
+
+    FORMAT: ClassVar[Format]
+    NAME: ClassVar[str]
+
+    def to_json(self) -> bytes:
+        return seal(self.FORMAT, dataclasses.asdict(self))  # type: ignore[call-overload]
+
+    @classmethod
+    def from_json(cls, data: bytes, name: str | None = None) -> Self:
+        """Parse the stored bytes; ``name`` (its key) is named in every error."""
+        return read_json(cls.FORMAT, data, name or cls.NAME, cls._from_body)
+
+    @classmethod
+    def _from_body(cls, body: dict[str, Any]) -> Self:
+        raise NotImplementedError

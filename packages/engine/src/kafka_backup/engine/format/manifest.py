@@ -15,11 +15,11 @@ we read it: data loss, logged and counted).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from kafka_backup.engine.errors import IntegrityError
-from kafka_backup.engine.format.envelope import BACKUP_MANIFEST, PARTITION_MANIFEST, SNAPSHOT, read_json, seal
+from kafka_backup.engine.format.envelope import BACKUP_MANIFEST, PARTITION_MANIFEST, SNAPSHOT, Stored
 
 __all__ = [
     "BACKUP_FORMAT", "MANIFEST_FORMAT", "BackupManifest", "BackupStatus", "Gap", "GapReason", "PartitionManifest",
@@ -65,7 +65,7 @@ class Gap:
 
 
 @dataclass(frozen=True)
-class PartitionManifest:
+class PartitionManifest(Stored):
     backup_id: str
     topic: str
     partition: int
@@ -98,13 +98,8 @@ class PartitionManifest:
         gap = Gap(self.next_offset, end_offset, reason, now_ms())
         return replace(self, gaps=(*self.gaps, gap), next_offset=end_offset, updated_at=now_ms())
 
-    def to_json(self) -> bytes:
-        return seal(PARTITION_MANIFEST, asdict(self))
-
-    @classmethod
-    def from_json(cls, data: bytes, name: str = "manifest") -> PartitionManifest:
-        """Parse a stored partition manifest; ``name`` (its key) is named in every error."""
-        return read_json(PARTITION_MANIFEST, data, name, cls._from_body)
+    FORMAT = PARTITION_MANIFEST
+    NAME = "manifest"
 
     @classmethod
     def _from_body(cls, body: dict[str, Any]) -> PartitionManifest:
@@ -128,7 +123,7 @@ class TopicInfo:
 
 
 @dataclass(frozen=True)
-class BackupManifest:
+class BackupManifest(Stored):
     """Backup-level metadata, rewritten at the start and end of each run (last writer wins: all writers agree)."""
 
     backup_id: str
@@ -148,13 +143,8 @@ class BackupManifest:
     stopped_at: int | None = None
     """When a continuous run last shut down cleanly (status ``stopped``)."""
 
-    def to_json(self) -> bytes:
-        return seal(BACKUP_MANIFEST, asdict(self))
-
-    @classmethod
-    def from_json(cls, data: bytes, name: str = "backup.json") -> BackupManifest:
-        """Parse a stored ``backup.json``; ``name`` (its key) is named in every error."""
-        return read_json(BACKUP_MANIFEST, data, name, cls._from_body)
+    FORMAT = BACKUP_MANIFEST
+    NAME = "backup.json"
 
     @classmethod
     def _from_body(cls, body: dict[str, Any]) -> BackupManifest:
@@ -176,7 +166,7 @@ class BackupManifest:
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class Snapshot(Stored):
     """Target end offsets captured when a snapshot run starts: topic → partition (string) → end offset."""
 
     backup_id: str
@@ -190,13 +180,8 @@ class Snapshot:
     def partitions(self) -> list[tuple[str, int]]:
         return [(t, int(p)) for t, parts in sorted(self.targets.items()) for p in sorted(parts, key=int)]
 
-    def to_json(self) -> bytes:
-        return seal(SNAPSHOT, asdict(self))
-
-    @classmethod
-    def from_json(cls, data: bytes, name: str = "snapshot.json") -> Snapshot:
-        """Parse a stored ``snapshot.json`` (legacy ones carry no marker: read as version 1.0)."""
-        return read_json(SNAPSHOT, data, name, cls._from_body)
+    FORMAT = SNAPSHOT
+    NAME = "snapshot.json"
 
     @classmethod
     def _from_body(cls, body: dict[str, Any]) -> Snapshot:

@@ -18,10 +18,10 @@ they already wrote (see :mod:`kafka_backup.engine.restore.run`).
 from __future__ import annotations
 
 import bisect
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from kafka_backup.engine.format.envelope import OFFSET_MAP, RESTORE_STATE, read_json, seal
+from kafka_backup.engine.format.envelope import OFFSET_MAP, RESTORE_STATE, Stored, seal
 
 __all__ = [
     "MAP_FORMAT", "STATE_FORMAT", "OffsetMap", "PartitionTrail", "RestoreState", "Run", "build_runs",
@@ -32,7 +32,7 @@ MAP_FORMAT = OFFSET_MAP.marker
 
 
 @dataclass(frozen=True)
-class RestoreState:
+class RestoreState(Stored):
     """The checkpoint of one restore.
 
     ``routes``: source topic → source partition (string) → target partitions its records may go to.
@@ -65,13 +65,8 @@ class RestoreState:
     def target_partitions(self) -> list[tuple[str, int]]:
         return [(t, int(p)) for t, parts in sorted(self.starts.items()) for p in sorted(parts, key=int)]
 
-    def to_json(self) -> bytes:
-        return seal(RESTORE_STATE, asdict(self))
-
-    @classmethod
-    def from_json(cls, data: bytes, name: str = "state.json") -> RestoreState:
-        """Parse a stored restore checkpoint; ``name`` (its key) is named in every error."""
-        return read_json(RESTORE_STATE, data, name, cls._from_body)
+    FORMAT = RESTORE_STATE
+    NAME = "state.json"
 
     @classmethod
     def _from_body(cls, body: dict[str, Any]) -> RestoreState:
@@ -89,7 +84,7 @@ class Run:
 
 
 @dataclass(frozen=True)
-class OffsetMap:
+class OffsetMap(Stored):
     """Where one source segment's selected records went: target partition → runs, in source offset order."""
 
     source_topic: str
@@ -101,6 +96,9 @@ class OffsetMap:
     def counts(self) -> dict[int, int]:
         return {p: sum(r.length for r in runs) for p, runs in self.runs.items()}
 
+    FORMAT = OFFSET_MAP
+    NAME = "offset map"
+
     def to_json(self) -> bytes:
         body = {
             "source_topic": self.source_topic,
@@ -110,11 +108,6 @@ class OffsetMap:
             "runs": {str(p): [[r.source, r.target, r.length] for r in runs] for p, runs in self.runs.items()},
         }
         return seal(OFFSET_MAP, body, compact=True)
-
-    @classmethod
-    def from_json(cls, data: bytes, name: str = "offset map") -> OffsetMap:
-        """Parse a stored offset map; ``name`` (its key) is named in every error."""
-        return read_json(OFFSET_MAP, data, name, cls._from_body)
 
     @classmethod
     def _from_body(cls, body: dict[str, Any]) -> OffsetMap:
