@@ -30,7 +30,6 @@ class InstrumentedStore:
         self._metrics = metrics
         self._backup_id = backup_id
         self._backend = inner.backend
-        self._bytes_attrs = {"backend": self._backend, "backup_id": backup_id}
 
     @property
     def backend(self) -> Backend:
