@@ -16,6 +16,9 @@ one lock), never a read followed by a separate write, so two writers that read t
 - **Azure Blob** (adlfs's async SDK client): ``download_blob`` returns the bytes and their ETag (the SDK reads the
   later chunks of a large blob with ``If-Match`` on it); ``upload_blob(overwrite=False)`` is refused with
   ``409 BlobAlreadyExists`` for a create, ``etag=..., match_condition=IfNotModified`` with ``412 ConditionNotMet``.
+  Azurite (not the service) also refuses a create where a dead writer left only uncommitted blocks, though no blob
+  exists there; then the blob is written unconditionally (the blocks are discarded). Two creators racing in exactly
+  that case could both succeed: the one overwritten holds a stale ETag, so its next conditional replace is refused.
 - **Local files**: the version is the SHA-256 of the content (read from one open descriptor, so bytes and version
   belong together); ``put_if`` holds an exclusive ``flock`` on the key's folder while it compares the current
   content's hash with ``expect`` and writes (temp + fsync + rename), see :mod:`._local` for why the lock holds
@@ -172,11 +175,19 @@ async def _azure_read(fs: Any, path: str) -> tuple[bytes, Version]:
 
 async def _azure_write(fs: Any, path: str, data: bytes, expect: Version | None) -> Version:
     from azure.core import MatchConditions  # noqa: PLC0415 - heavy import, only for az:// URLs
+    from azure.core.exceptions import ResourceExistsError  # noqa: PLC0415
 
     container, name = _split(path)
     blob = fs.service_client.get_blob_client(container, name)
     if expect is None:
-        result = await blob.upload_blob(data, overwrite=False)
+        try:
+            result = await blob.upload_blob(data, overwrite=False)
+        except ResourceExistsError:
+            if await blob.exists():
+                raise
+            # only a dead writer's uncommitted blocks are there: Azurite counts them as a blob for If-None-Match
+            # (the service does not, so this never runs against Azure); Put Blob discards them
+            result = await blob.upload_blob(data, overwrite=True)
     else:
         result = await blob.upload_blob(
             data, overwrite=True, etag=expect, match_condition=MatchConditions.IfNotModified
