@@ -1,3 +1,3 @@
-from kafka_backup.cli.main import main
+from kafka_backup.cli.entry import main
 
 main()
