@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
 
+from kafka_backup.cli import help_doc
 from kafka_backup.cli.main import COMMANDS, cli
 from kafka_backup.cli.version import VERSION
 
@@ -18,7 +21,7 @@ HEAVY = ("pyarrow", "confluent_kafka", "pydantic", "opentelemetry", "fsspec", "s
 
 PROBE = """
 import json, sys
-from kafka_backup.cli.entry import main
+from kafka_backup.cli.{module} import main
 sys.argv = ["kafka-backup", *json.loads(sys.argv[1])]
 try:
     main()
@@ -28,10 +31,20 @@ print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 """
 
 
-def modules_loaded_by(*args: str) -> tuple[str, list[str]]:
-    """Run ``kafka-backup ARGS`` in a fresh interpreter; its stdout and the modules it had imported at exit."""
+def modules_loaded_by(*args: str, env: dict[str, str] | None = None, via_click: bool = False) -> tuple[str, list[str]]:
+    """Run ``kafka-backup ARGS`` in a fresh interpreter (through the console script's entry point, or straight into
+    click's group with ``via_click``); its stdout and the modules it had imported at exit. A ``--`` in ARGS is
+    dropped (it only keeps pytest ids apart)."""
+    argv = [a for a in args if a != "--"]
+    code = PROBE.replace("{module}", "main" if via_click else "entry")
+    environ = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | (env or {})
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", code, json.dumps(argv)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=environ,
     )
     return done.stdout, json.loads(done.stderr.strip().splitlines()[-1])
 
@@ -45,17 +58,29 @@ class TestStartup:
         heavy = [m for m in modules if m.split(".")[0] in HEAVY]
         assert heavy == []
         ours = [m for m in modules if m.startswith("kafka_backup.")]
-        if flag == "--version":  # answered before click is imported
-            assert ours == ["kafka_backup.cli", "kafka_backup.cli.entry", "kafka_backup.cli.version"]
-            assert "click" not in modules
-        else:
-            assert ours == [
-                "kafka_backup.cli",
-                "kafka_backup.cli.entry",
-                "kafka_backup.cli.error_line",
-                "kafka_backup.cli.main",
-                "kafka_backup.cli.version",
-            ]
+        # both are answered before click is imported (the help from its generated copy)
+        answer = ["kafka_backup.cli.group_help"] if flag == "--help" else []
+        assert ours == sorted(["kafka_backup.cli", "kafka_backup.cli.entry", "kafka_backup.cli.version", *answer])
+        assert "click" not in modules
+
+    @pytest.mark.parametrize("flag", ["--help", "-h"])
+    def test_fast_help_is_clicks_help(self, flag: str) -> None:
+        """What the entry point prints for --help is what click itself prints at full width (80 columns), and a
+        narrower terminal gets click's own formatting."""
+        fast, _ = modules_loaded_by(flag)
+        wide, modules = modules_loaded_by(flag, "--", env={"COLUMNS": "80"}, via_click=True)
+        assert "click" in modules
+        assert fast == wide
+        narrow, modules = modules_loaded_by(flag, env={"COLUMNS": "60"})
+        assert "click" in modules
+        assert narrow != fast and "Usage: kafka-backup" in narrow
+
+    def test_group_help_module_is_current(self) -> None:
+        """The generated copy of the help is what the generator makes from the commands now."""
+        path = Path(help_doc.__file__).with_name("group_help.py")
+        assert path.read_text() == help_doc.group_module(), (
+            "regenerate: uv run python -m kafka_backup.cli.help_doc --group-module > " + str(path)
+        )
 
     def test_help_lists_every_command(self) -> None:
         """The group's help lists every command with its summary, without importing the commands."""
