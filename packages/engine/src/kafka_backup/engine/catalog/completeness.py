@@ -30,8 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-import pyarrow.parquet as pq
-
 from kafka_backup.engine.errors import IntegrityError, StorageError, StorageNotFoundError
 from kafka_backup.engine.format.layout import backup_key, manifest_key, snapshot_key
 from kafka_backup.engine.format.manifest import BackupManifest, PartitionManifest, SegmentEntry, Snapshot
@@ -263,6 +261,8 @@ def footer_rows(store: Store, entry: SegmentEntry) -> int:
         if length + 12 > entry.size:
             raise IntegrityError(f"{entry.key}: Parquet footer of {length} bytes does not fit the object")
         tail = segments.read_segment(entry.key, start=entry.size - 8 - length, end=entry.size)
+    import pyarrow.parquet as pq  # noqa: PLC0415 - list and describe read no footer: they start without pyarrow
+
     try:
         # the metadata parser needs only the footer: give it the footer behind a leading magic
         return int(pq.read_metadata(io.BytesIO(_MAGIC + tail[-(length + 8) :])).num_rows)
