@@ -321,7 +321,7 @@ class BackupRun:
             commits.close()
             commits.offsets.commit(synchronous=True)
             stages.source.final_stats()
-            stages.source.close()
+            stages.source.close(max(1.0, deadline - time.monotonic()))
         self.owned.clear()
         return clean
 

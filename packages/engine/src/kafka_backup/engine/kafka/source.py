@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -255,12 +256,25 @@ class KafkaSource:
         except (KafkaException, RuntimeError) as exc:
             self.log.debug("final_client_stats_skipped", error=str(exc))
 
-    def close(self) -> None:
-        """Leave (a static member stays in the group until its session expires); revoke callbacks run first."""
-        try:
-            self._consumer.close()
-        except (KafkaException, RuntimeError) as exc:
-            self.log.warning("consumer_close_failed", error=str(exc))
+    def close(self, timeout_s: float) -> None:
+        """Leave (a static member stays in the group until its session expires); revoke callbacks run first.
+
+        Bounded by ``timeout_s``: librdkafka's close has no timeout of its own and can wait on a group coordinator
+        that a broker stall left in the middle of a rebalance. Everything read is committed to storage before this
+        (the manifests, not Kafka, are the truth), so a close that does not return in time is logged and abandoned
+        on its thread, and the run finishes."""
+
+        def close() -> None:
+            try:
+                self._consumer.close()
+            except (KafkaException, RuntimeError) as exc:
+                self.log.warning("consumer_close_failed", error=str(exc))
+
+        closer = threading.Thread(target=close, name="consumer-close", daemon=True)
+        closer.start()
+        closer.join(timeout_s)
+        if closer.is_alive():
+            self.log.warning("consumer_close_timed_out", timeout_s=timeout_s, note="every record read is committed")
 
     # ---- librdkafka callbacks (served inside consume(), on the consuming thread) ----------------------------------
 
