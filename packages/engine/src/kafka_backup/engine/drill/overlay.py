@@ -7,24 +7,16 @@ outside the checkpoint prefix raises.
 from __future__ import annotations
 
 from kafka_backup.engine.errors import StorageNotFoundError
-from kafka_backup.engine.store import Backend, ObjectInfo, Operation, Store, Version
+from kafka_backup.engine.store import ObjectInfo, Operation, Store, StoreLayer, Version
 
 
-class CheckpointOverlay:
+class CheckpointOverlay(StoreLayer):
     """The backup store for reading; the drill's restore checkpoints (under ``prefix``) in memory, never on storage."""
 
     def __init__(self, inner: Store, prefix: str) -> None:
         self.inner = inner
         self.prefix = prefix
         self.objects: dict[str, bytes] = {}
-
-    @property
-    def backend(self) -> Backend:
-        return self.inner.backend
-
-    @property
-    def url(self) -> str:
-        return self.inner.url
 
     def _ours(self, key: str) -> bool:
         return key.startswith(self.prefix)

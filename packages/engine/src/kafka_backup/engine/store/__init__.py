@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kafka_backup.engine.errors import BucketNotFoundError, PreconditionFailedError, StorageError
-from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store, Version
+from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store, StoreLayer, Version
 from kafka_backup.engine.store.fsspec import FsspecStore
 from kafka_backup.engine.store.instrumented import InstrumentedStore
 from kafka_backup.engine.store.options import StorageSettings, backend_of, storage_options
@@ -26,6 +26,7 @@ __all__ = [
     "RetryingStore",
     "StorageSettings",
     "Store",
+    "StoreLayer",
     "Version",
     "backend_of",
     "open_store",

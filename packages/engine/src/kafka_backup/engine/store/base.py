@@ -74,3 +74,18 @@ class Store(Protocol):
     def delete(self, key: str) -> None:
         """Remove the object; removing a missing object is not an error."""
         ...
+
+
+class StoreLayer:
+    """A store that wraps another (retries, telemetry, a drill's overlay, a test's recorder): its backend and URL
+    are the wrapped store's, :attr:`inner`."""
+
+    inner: Store
+
+    @property
+    def backend(self) -> Backend:
+        return self.inner.backend
+
+    @property
+    def url(self) -> str:
+        return self.inner.url

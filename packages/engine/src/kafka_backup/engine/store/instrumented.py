@@ -17,27 +17,19 @@ from typing import TypeVar
 from opentelemetry import trace
 
 from kafka_backup.engine.errors import StorageError, StorageNotFoundError
-from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store, Version
+from kafka_backup.engine.store.base import ObjectInfo, Operation, Store, StoreLayer, Version
 from kafka_backup.telemetry.catalog import Metrics
 
 T = TypeVar("T")
 _tracer = trace.get_tracer("kafka_backup.engine.store")
 
 
-class InstrumentedStore:
+class InstrumentedStore(StoreLayer):
     def __init__(self, inner: Store, metrics: Metrics, backup_id: str) -> None:
-        self._inner = inner
+        self.inner = inner
         self._metrics = metrics
         self._backup_id = backup_id
         self._backend = inner.backend
-
-    @property
-    def backend(self) -> Backend:
-        return self._inner.backend
-
-    @property
-    def url(self) -> str:
-        return self._inner.url
 
     def _measure(self, name: str, key: str, fn: Callable[[], T]) -> T:
         with _tracer.start_as_current_span(
@@ -55,12 +47,12 @@ class InstrumentedStore:
 
     def put(self, key: str, data: bytes, *, operation: Operation) -> None:
         started = time.perf_counter()
-        self._measure("put", key, lambda: self._inner.put(key, data, operation=operation))
+        self._measure("put", key, lambda: self.inner.put(key, data, operation=operation))
         self._count_write(operation, started, len(data))
 
     def get(self, key: str, *, operation: Operation, start: int | None = None, end: int | None = None) -> bytes:
         started = time.perf_counter()
-        data = self._measure("get", key, lambda: self._inner.get(key, operation=operation, start=start, end=end))
+        data = self._measure("get", key, lambda: self.inner.get(key, operation=operation, start=start, end=end))
         self._count_read(operation, started, len(data))
         return data
 
@@ -80,23 +72,21 @@ class InstrumentedStore:
 
     def get_versioned(self, key: str, *, operation: Operation) -> tuple[bytes, Version] | None:
         started = time.perf_counter()
-        found = self._measure("get_versioned", key, lambda: self._inner.get_versioned(key, operation=operation))
+        found = self._measure("get_versioned", key, lambda: self.inner.get_versioned(key, operation=operation))
         self._count_read(operation, started, len(found[0]) if found is not None else 0)
         return found
 
     def put_if(self, key: str, data: bytes, *, operation: Operation, expect: Version | None) -> Version:
         started = time.perf_counter()
-        version = self._measure(
-            "put_if", key, lambda: self._inner.put_if(key, data, operation=operation, expect=expect)
-        )
+        version = self._measure("put_if", key, lambda: self.inner.put_if(key, data, operation=operation, expect=expect))
         self._count_write(operation, started, len(data))
         return version
 
     def stat(self, key: str) -> ObjectInfo | None:
-        return self._measure("stat", key, lambda: self._inner.stat(key))
+        return self._measure("stat", key, lambda: self.inner.stat(key))
 
     def list(self, prefix: str) -> list[ObjectInfo]:
-        return self._measure("list", prefix, lambda: self._inner.list(prefix))
+        return self._measure("list", prefix, lambda: self.inner.list(prefix))
 
     def delete(self, key: str) -> None:
-        self._measure("delete", key, lambda: self._inner.delete(key))
+        self._measure("delete", key, lambda: self.inner.delete(key))

@@ -23,7 +23,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.wait import wait_exponential_jitter
 
 from kafka_backup.engine.errors import BackupError, PreconditionFailedError
-from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store, Version
+from kafka_backup.engine.store.base import ObjectInfo, Operation, Store, StoreLayer, Version
 
 T = TypeVar("T")
 ACTIONS = ("put", "get", "stat", "list", "delete")
@@ -42,24 +42,16 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, BackupError) and exc.retryable
 
 
-class RetryingStore:
+class RetryingStore(StoreLayer):
     def __init__(
         self,
         inner: Store,
         policy: RetryPolicy | None = None,
         on_retry: Callable[[str, BaseException], None] | None = None,
     ) -> None:
-        self._inner = inner
+        self.inner = inner
         self._policy = policy or RetryPolicy()
         self._on_retry = on_retry
-
-    @property
-    def backend(self) -> Backend:
-        return self._inner.backend
-
-    @property
-    def url(self) -> str:
-        return self._inner.url
 
     def _call(self, action: str, fn: Callable[[], T]) -> T:
         def before_sleep(state: RetryCallState) -> None:
@@ -78,13 +70,13 @@ class RetryingStore:
         return retrying(fn)
 
     def put(self, key: str, data: bytes, *, operation: Operation) -> None:
-        self._call("put", lambda: self._inner.put(key, data, operation=operation))
+        self._call("put", lambda: self.inner.put(key, data, operation=operation))
 
     def get(self, key: str, *, operation: Operation, start: int | None = None, end: int | None = None) -> bytes:
-        return self._call("get", lambda: self._inner.get(key, operation=operation, start=start, end=end))
+        return self._call("get", lambda: self.inner.get(key, operation=operation, start=start, end=end))
 
     def get_versioned(self, key: str, *, operation: Operation) -> tuple[bytes, Version] | None:
-        return self._call("get", lambda: self._inner.get_versioned(key, operation=operation))
+        return self._call("get", lambda: self.inner.get_versioned(key, operation=operation))
 
     def put_if(self, key: str, data: bytes, *, operation: Operation, expect: Version | None) -> Version:
         attempts = 0
@@ -93,11 +85,11 @@ class RetryingStore:
             nonlocal attempts
             attempts += 1
             try:
-                return self._inner.put_if(key, data, operation=operation, expect=expect)
+                return self.inner.put_if(key, data, operation=operation, expect=expect)
             except PreconditionFailedError:
                 if attempts == 1:
                     raise
-                current = self._inner.get_versioned(key, operation=operation)
+                current = self.inner.get_versioned(key, operation=operation)
                 if current is not None and current[0] == data:
                     return current[1]  # an earlier attempt was applied; only its answer was lost
                 raise
@@ -105,10 +97,10 @@ class RetryingStore:
         return self._call("put", attempt)
 
     def stat(self, key: str) -> ObjectInfo | None:
-        return self._call("stat", lambda: self._inner.stat(key))
+        return self._call("stat", lambda: self.inner.stat(key))
 
     def list(self, prefix: str) -> list[ObjectInfo]:
-        return self._call("list", lambda: self._inner.list(prefix))
+        return self._call("list", lambda: self.inner.list(prefix))
 
     def delete(self, key: str) -> None:
-        self._call("delete", lambda: self._inner.delete(key))
+        self._call("delete", lambda: self.inner.delete(key))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from kafka_backup.engine.store import Backend, ObjectInfo, Operation, Store, Version
+from kafka_backup.engine.store import ObjectInfo, Operation, Store, StoreLayer, Version
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class StoreCall:
     key: str
 
 
-class RecordingStore:
+class RecordingStore(StoreLayer):
     """Wraps a real :class:`~kafka_backup.engine.store.Store`; every call goes through to it and is appended to
     :attr:`calls` (thread-safe: the backup's encoder thread stores segments)."""
 
@@ -43,14 +43,6 @@ class RecordingStore:
     @property
     def written(self) -> list[str]:
         return self.keys("put")
-
-    @property
-    def backend(self) -> Backend:
-        return self.inner.backend
-
-    @property
-    def url(self) -> str:
-        return self.inner.url
 
     def put(self, key: str, data: bytes, *, operation: Operation) -> None:
         self._note("put", key)
