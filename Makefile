@@ -22,6 +22,7 @@ check: lint typecheck unit
 lint:
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	cd packages/engine && cargo clippy --all-targets -- -D warnings
 
 typecheck:
 	$(UV) run mypy packages tests dashboards/generate.py

@@ -12,6 +12,19 @@ level=demo
 need_apt=()
 command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
+# the engine's native extension (packages/engine/rust): cargo from rustup, cmake and g++ for librdkafka's build
+command -v cmake >/dev/null || need_apt+=(cmake)
+command -v g++ >/dev/null || need_apt+=(g++)
+# librdkafka 2.12's cmake build includes curl/curl.h even with WITH_CURL=0
+echo '#include <curl/curl.h>' | cc -E - >/dev/null 2>&1 || need_apt+=(libcurl4-openssl-dev)
+if ! command -v cargo >/dev/null && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
+  export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+fi
+cargo_version=$(cargo --version 2>/dev/null | awk '{print $2}' || true)
+if [ -z "$cargo_version" ] || [ "$(printf '%s\n' 1.85.0 "$cargo_version" | sort -V | head -1)" != 1.85.0 ]; then
+  echo "error: the native extension needs cargo >= 1.85 (found: ${cargo_version:-none}); install it with rustup: https://rustup.rs" >&2
+  exit 1
+fi
 if [ "$level" = test ]; then
   command -v promtool >/dev/null || need_apt+=(prometheus)
   command -v kcat >/dev/null || need_apt+=(kcat)
@@ -28,7 +41,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   pkill -x prometheus 2>/dev/null || true
 fi
 
-# reinstalling the three workspace packages is cheap and avoids stale editable builds from the uv cache
+# reinstalling the three workspace packages (the engine's Rust extension builds incrementally in .cache/cargo-target) is cheap and avoids stale editable builds from the uv cache
 # bytecode ahead of time (--compile-bytecode for the installed libraries, compileall for our sources): where
 # PYTHONDONTWRITEBYTECODE is set, as on these machines, every start would compile all it imports again (0.8 s of
 # a 10-record backup's 2.6 s, and of every CLI call the tests make)
