@@ -18,7 +18,7 @@ from kafka_backup.engine.format import layout
 from kafka_backup.engine.format.envelope import FORMATS, PARTITION_MANIFEST, check_version
 from kafka_backup.engine.format.manifest import BackupManifest, PartitionManifest, Snapshot, TopicInfo
 from kafka_backup.engine.format.restore_state import OffsetMap, RestoreState, Run
-from kafka_backup.engine.format.segment import build_table, decode, encode
+from kafka_backup.engine.format.segment import HEADER_TYPE, SCHEMA, decode, encode
 from kafka_backup.engine.repository import Repository
 from kafka_backup.engine.store import open_store
 
@@ -139,29 +139,27 @@ class TestEnvelope:
             check_version(PARTITION_MANIFEST, 0, "k")
 
 
-class _Message:
-    def __init__(self, offset: int) -> None:
-        self._offset = offset
-
-    def offset(self) -> int:
-        return self._offset
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, 1000 + self._offset)
-
-    def key(self) -> bytes:
-        return b"k"
-
-    def value(self) -> bytes:
-        return b"v"
-
-    def headers(self) -> None:
-        return None
+def _table(offsets: range) -> pa.Table:
+    """Records in the segment schema (what the native consumer delivers per partition)."""
+    n = len(offsets)
+    return pa.table(
+        {
+            "topic": pa.DictionaryArray.from_arrays(pa.array([0] * n, pa.int32()), pa.array([TOPIC])),
+            "partition": pa.array([0] * n, pa.int32()),
+            "offset": pa.array(list(offsets), pa.int64()),
+            "timestamp": pa.array([1000 + o for o in offsets], pa.int64()),
+            "timestamp_type": pa.array([1] * n, pa.int8()),
+            "key": pa.array([b"k"] * n, pa.binary()),
+            "value": pa.array([b"v"] * n, pa.binary()),
+            "headers": pa.array([None] * n, HEADER_TYPE),
+        },
+        schema=SCHEMA,
+    )
 
 
 class TestSegmentVersion:
     def _segment(self) -> bytes:
-        table = build_table(TOPIC, 0, [_Message(i) for i in range(3)])
+        table = _table(range(3))
         return encode(table, topic=TOPIC, partition=0, start_offset=0, end_offset=3, codec="zstd", level=1).data
 
     def _with_version(self, data: bytes, version: str) -> bytes:

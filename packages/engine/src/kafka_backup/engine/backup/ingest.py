@@ -20,7 +20,6 @@ import pyarrow.compute as pc
 from kafka_backup.engine.backup.commit import MAX_BUFFERED_BYTES, Committer
 from kafka_backup.engine.backup.context import RunContext
 from kafka_backup.engine.backup.partition import OwnedPartition
-from kafka_backup.engine.format.segment import build_table
 from kafka_backup.engine.kafka.admin import SETTLING_CODES, Cluster
 from kafka_backup.engine.kafka.source import Batch, EndOfPartition, KafkaSource
 
@@ -45,11 +44,11 @@ class Ingest:
         self.cluster = cluster
 
     def ingest(self, batch: Batch) -> None:
-        for tp, messages in batch.records.items():
+        for tp, records in batch.records.items():
             part = self.owned.get(tp)
             if part is None or part.done:
                 continue  # revoked or finished while these were in flight
-            self._append(part, build_table(tp[0], tp[1], messages))
+            self._append(part, pa.Table.from_batches([records]))  # no copy: the table holds the batch's buffers
         # end-of-partition and error events after the data of the same batch, which they follow
         for event in batch.events:
             if isinstance(event, EndOfPartition):

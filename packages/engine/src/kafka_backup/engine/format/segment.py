@@ -29,7 +29,7 @@ import hashlib
 import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -58,16 +58,6 @@ SCHEMA = pa.schema(
 _PARQUET_CODECS = {"zstd": "zstd", "lz4": "lz4", "snappy": "snappy", "none": "none"}
 
 
-class KafkaMessage(Protocol):
-    """What a segment needs of a consumed record (``confluent_kafka.Message`` satisfies it)."""
-
-    def offset(self) -> int | None: ...
-    def timestamp(self) -> tuple[int, int]: ...
-    def key(self) -> str | bytes | None: ...
-    def value(self) -> str | bytes | None: ...
-    def headers(self) -> Any: ...
-
-
 @dataclass(frozen=True)
 class EncodedSegment:
     """A finished segment: its bytes and the facts the manifest records about it."""
@@ -94,25 +84,6 @@ def payload_bytes(table: pa.Table) -> int:
         total += pc.sum(pc.binary_length(pc.struct_field(headers, [0]).cast(pa.binary()))).as_py() or 0
         total += pc.sum(pc.binary_length(pc.struct_field(headers, [1]))).as_py() or 0
     return int(total)
-
-
-def build_table(topic: str, partition: int, messages: Sequence[KafkaMessage]) -> pa.Table:
-    """Columns from consumed messages: one list comprehension per column, no per-record branching."""
-    n = len(messages)
-    timestamps = [m.timestamp() for m in messages]
-    return pa.table(
-        {
-            "topic": pa.DictionaryArray.from_arrays(pa.array([0] * n, pa.int32()), pa.array([topic])),
-            "partition": pa.array([partition] * n, pa.int32()),
-            "offset": pa.array([m.offset() for m in messages], pa.int64()),
-            "timestamp": pa.array([t[1] for t in timestamps], pa.int64()),
-            "timestamp_type": pa.array([t[0] for t in timestamps], pa.int8()),
-            "key": pa.array([m.key() for m in messages], pa.binary()),
-            "value": pa.array([m.value() for m in messages], pa.binary()),
-            "headers": pa.array([m.headers() for m in messages], HEADER_TYPE),
-        },
-        schema=SCHEMA,
-    )
 
 
 def encode(

@@ -1,8 +1,9 @@
 """The backup's Kafka source: one consumer in the backup's group, delivering batches, rebalances and errors as data.
 
-This is the seam a native consumer will plug into: the backup stage sees only :class:`Source`'s methods, partitions
-as ``(topic, partition)`` tuples, records as :class:`~kafka_backup.engine.format.segment.KafkaMessage` batches per
-partition, and events (:class:`EndOfPartition`, :class:`OutOfRange`) in the order they followed the records.
+The consumer is the native one (:class:`kafka_backup.engine._native.NativeConsumer`, librdkafka driven from Rust):
+the backup stage sees only :class:`KafkaSource`'s methods, partitions as ``(topic, partition)`` tuples, records as
+one ``pyarrow.RecordBatch`` per partition in the segment schema (:data:`~kafka_backup.engine.format.segment.SCHEMA`),
+and events (:class:`EndOfPartition`, :class:`OutOfRange`) in the order they followed the records.
 
 What it keeps:
 
@@ -12,8 +13,11 @@ What it keeps:
 - Static membership: with an ``instance_id`` it joins as ``group.instance.id``, so a restarted worker takes its
   partitions back at once.
 - Rebalance callbacks run inside :meth:`KafkaSource.consume` on the calling thread. An exception from
-  ``assigned`` would be lost inside librdkafka, so it is kept in :attr:`KafkaSource.fatal` and the partitions are
-  not assigned; a revoked or lost partition is unassigned after its handler returned.
+  ``assigned`` is kept by the native consumer, the partitions are not assigned, and the next consume raises it; it
+  is kept in :attr:`KafkaSource.fatal` for the run to raise. A revoked or lost partition is unassigned after its
+  handler returned.
+- librdkafka's errors, statistics, commit results and log lines arrive as events of the native consumer's consume,
+  on the consuming thread (never as callbacks from librdkafka's threads); log lines go to the kafka logger.
 - librdkafka errors become the engine's errors: fencing of the static member is ``WORKER_ID_IN_USE``, a refused
   session timeout ``CONFIG_INVALID``, fatal and authentication errors their translation (all kept in ``fatal`` for
   the run to raise); transient ones join the run's outage (:class:`~kafka_backup.engine.kafka.outage.OutageGuard`),
@@ -35,13 +39,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import pyarrow as pa
 import structlog
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException
 
+from kafka_backup.engine._native import KafkaClientError, NativeConsumer
 from kafka_backup.engine.config.backup import BackupConfig
 from kafka_backup.engine.errors import BackupError, ConfigError, WorkerIdInUseError
-from kafka_backup.engine.format.segment import KafkaMessage
-from kafka_backup.engine.kafka.admin import translate
+from kafka_backup.engine.kafka.admin import client_config_error, translate
 from kafka_backup.engine.kafka.outage import OutageGuard
 from kafka_backup.telemetry.logs import kafka_logger as client_logger
 
@@ -55,8 +60,23 @@ PARTITION_FETCH_BYTES = 256 * 1024
 allocated until every record of them is consumed, so memory grows with partitions times this."""
 FETCH_QUEUE_BACKOFF_MS = 20
 """How soon librdkafka fetches again after its prefetch queue was full (its default, 1000, leaves the consumer idle)."""
-GREEDY_CONSUME = 1
-"""Take what librdkafka has queued instead of waiting for a full batch (see ``KafkaSource._consume``)."""
+_PY_LEVELS = {0: logging.CRITICAL, 1: logging.CRITICAL, 2: logging.CRITICAL, 3: logging.ERROR, 4: logging.WARNING}
+"""syslog levels of librdkafka's log lines as the logging levels confluent-kafka used (5, 6: INFO; 7: DEBUG)."""
+
+
+def _py_level(level: int) -> int:
+    return _PY_LEVELS.get(level, logging.INFO if level < 7 else logging.DEBUG)
+
+
+def _error(code: str, message: str, fatal: bool = False) -> KafkaError:
+    """librdkafka's error by its code name as confluent-kafka's KafkaError, so errors map exactly as they did."""
+    return KafkaError(getattr(KafkaError, code, KafkaError.UNKNOWN), message, fatal=fatal)
+
+
+def _conf_value(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -81,7 +101,7 @@ SourceEvent = EndOfPartition | OutOfRange
 class Batch:
     """What one :meth:`KafkaSource.consume` call delivered: records per partition, then the events that followed."""
 
-    records: dict[TP, list[KafkaMessage]] = field(default_factory=dict)
+    records: dict[TP, pa.RecordBatch] = field(default_factory=dict)
     events: list[SourceEvent] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -102,14 +122,6 @@ class RebalanceHandler(Protocol):
     def lost(self, partitions: list[TP]) -> None:
         """Drop ``partitions``: another worker may own them already."""
         ...
-
-
-def _tps(partitions: Sequence[TP]) -> list[TopicPartition]:
-    return [TopicPartition(t, p) for t, p in partitions]
-
-
-def _keys(partitions: list[TopicPartition]) -> list[TP]:
-    return [(tp.topic, tp.partition) for tp in partitions]
 
 
 class KafkaSource:
@@ -140,14 +152,18 @@ class KafkaSource:
         self.fatal: BaseException | None = None
         """The first error that must end the run, met inside a librdkafka callback (where raising would be lost)."""
         self._handler: RebalanceHandler | None = None
-        self._consumer = Consumer(self._conf())
+        self._client_id = f"kafka-backup-{socket.gethostname()}-{os.getpid()}"
+        try:
+            self._consumer = NativeConsumer(self._conf())
+        except KafkaClientError as exc:
+            raise client_config_error(KafkaException(_error(exc.code, str(exc)))) from None
 
-    def _conf(self) -> dict[str, Any]:
+    def _conf(self) -> dict[str, str]:
         cfg = self.config
         conf: dict[str, Any] = {
             **cfg.source.librdkafka(),
             "group.id": self.group,
-            "client.id": f"kafka-backup-{socket.gethostname()}-{os.getpid()}",
+            "client.id": self._client_id,
             "partition.assignment.strategy": "cooperative-sticky",
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
@@ -162,85 +178,75 @@ class KafkaSource:
             "max.partition.fetch.bytes": PARTITION_FETCH_BYTES,
             "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
             "fetch.max.bytes": 52428800,
-            "error_cb": self._on_error,
-            "on_commit": self._on_commit,
         }
         if self.instance_id is not None:
             # static membership: a restarted worker takes its partitions back at once (see worker_id.py)
             conf["group.instance.id"] = self.instance_id
         if self._stats_cb is not None:
             conf["statistics.interval.ms"] = cfg.metrics.update_interval_ms
-            conf["stats_cb"] = self._on_stats
-        if self._kafka_logger is not None:
-            conf["logger"] = self._kafka_logger
         conf.update({k: v for k, v in cfg.source.client_config.items() if k.startswith(("fetch.", "queued."))})
-        return conf
+        return {k: _conf_value(v) for k, v in conf.items() if v is not None}
 
     # ---- consuming ----------------------------------------------------------------------------------------------
 
     def subscribe(self, topics: list[str], handler: RebalanceHandler) -> None:
         self._handler = handler
-        self._consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
+        self._consumer.subscribe(topics, handler)
 
     def consume(self) -> Batch:
-        """One batch: records grouped per partition (in offset order), then end-of-partition and out-of-range events;
-        other errors are translated, observed or logged here (see the module docstring)."""
-        batch = Batch()
-        for msg in self._consume():
-            err = msg.error()
-            if err is None:
-                batch.records.setdefault((msg.topic(), msg.partition()), []).append(msg)  # type: ignore[arg-type]
-                continue
-            where: TP = (msg.topic() or "", msg.partition() or 0)
-            if err.code() == KafkaError._PARTITION_EOF:
-                batch.events.append(EndOfPartition(where, msg.offset() or 0))
-            elif err.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
-                batch.events.append(OutOfRange(where))
-            elif (refused := self._refused_join(err)) is not None:
-                self.fatal = refused
-            elif not self.guard.observe("fetch", err):
-                self.log.warning("kafka_fetch_error", error=err.str(), code=err.name())
+        """One batch: records per partition (in offset order), then end-of-partition and out-of-range events; what
+        librdkafka has queued at once, or, with nothing queued, what comes first within ``POLL_TIMEOUT_S``. Other
+        events are translated, observed or logged here (see the module docstring)."""
+        try:
+            records, events = self._consumer.consume(CONSUME_BATCH, POLL_TIMEOUT_S)
+        except KafkaClientError:
+            raise
+        except BaseException as exc:  # the rebalance handler's, kept by the native consumer until now
+            self.fatal = self.fatal or exc
+            return Batch()
+        batch = Batch(records=records)
+        for event in events:
+            self._on_event(batch, event)
         return batch
 
-    def _consume(self) -> list[Message]:
-        """What is queued, at once; with nothing queued, wait for the first record only. (``consume(n, timeout)``
-        waits for all ``n`` records, which never come while the prefetch queue holds fewer than ``n``.)"""
-        if not GREEDY_CONSUME:
-            return self._consumer.consume(CONSUME_BATCH, timeout=POLL_TIMEOUT_S)
-        messages = self._consumer.consume(CONSUME_BATCH, timeout=0)
-        if not messages:
-            messages = self._consumer.consume(1, timeout=POLL_TIMEOUT_S)
-            if messages:
-                messages += self._consumer.consume(CONSUME_BATCH - 1, timeout=0)
-        return messages
+    def _on_event(self, batch: Batch, event: tuple[Any, ...]) -> None:
+        kind = event[0]
+        if kind == "eof":
+            batch.events.append(EndOfPartition((event[1], event[2]), event[3]))
+        elif kind == "out_of_range":
+            batch.events.append(OutOfRange((event[1], event[2])))
+        elif kind == "error":
+            self._on_error(_error(event[1], event[2], event[3]))
+        elif kind == "commit":
+            self._on_commit(event[1], event[2])
+        elif kind == "stats":
+            self._on_stats(event[1])
+        elif kind == "log":
+            logger = self._kafka_logger or client_logger("backup")
+            logger.log(_py_level(event[1]), "%s [%s] %s", event[2], self._client_id, event[3])
 
     def seek(self, tp: TP, offset: int) -> None:
-        self._consumer.seek(TopicPartition(tp[0], tp[1], offset))
+        self._consumer.seek(tp[0], tp[1], offset)
 
     def pause(self, partitions: Sequence[TP]) -> None:
-        self._consumer.pause(_tps(partitions))
+        self._consumer.pause(list(partitions))
 
     def high_watermark(self, tp: TP) -> int | None:
         """The end offset librdkafka last saw for ``tp`` (no request); None when unknown."""
-        try:
-            _low, high = self._consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)
-        except KafkaException:
-            return None
-        return high if high >= 0 else None
+        return self._consumer.high_watermark(tp[0], tp[1])
 
     def commit(self, offsets: dict[TP, int], *, synchronous: bool) -> None:
         """Commit ``offsets`` to the group (informational: a failure is logged, never raised)."""
         if not offsets:
             return
-        request = [TopicPartition(t, p, offset) for (t, p), offset in offsets.items()]
         try:
-            if synchronous:
-                self._consumer.commit(offsets=request, asynchronous=False)
-            else:
-                self._consumer.commit(offsets=request, asynchronous=True)
-        except KafkaException as exc:
+            self._consumer.commit(offsets, synchronous)
+        except KafkaClientError as exc:
             # informational only (the manifest is the source of truth): a rebalance in progress may refuse it
-            self.log.warning("kafka_offset_commit_failed", error=str(exc))
+            self._on_commit(exc.code, [])
+            return
+        if synchronous:
+            self._on_commit(None, [])
 
     def final_stats(self) -> None:
         """Wait (at most one statistics interval, partitions paused) for librdkafka's next statistics: the client
@@ -252,8 +258,8 @@ class KafkaSource:
         try:
             self._consumer.pause(self._consumer.assignment())
             while self._stats_at < asked and time.monotonic() < deadline:
-                self._consumer.poll(0.05)  # serves the callback; paused partitions deliver no records
-        except (KafkaException, RuntimeError) as exc:
+                self.consume()  # delivers the statistics; paused partitions deliver no records
+        except (KafkaClientError, RuntimeError) as exc:
             self.log.debug("final_client_stats_skipped", error=str(exc))
 
     def close(self, timeout_s: float) -> None:
@@ -267,7 +273,9 @@ class KafkaSource:
         def close() -> None:
             try:
                 self._consumer.close()
-            except (KafkaException, RuntimeError) as exc:
+            except (KafkaClientError, RuntimeError) as exc:
+                self.log.warning("consumer_close_failed", error=str(exc))
+            except Exception as exc:  # a revoke handler's, raised by the native close after it left the group
                 self.log.warning("consumer_close_failed", error=str(exc))
 
         closer = threading.Thread(target=close, name="consumer-close", daemon=True)
@@ -276,30 +284,7 @@ class KafkaSource:
         if closer.is_alive():
             self.log.warning("consumer_close_timed_out", timeout_s=timeout_s, note="every record read is committed")
 
-    # ---- librdkafka callbacks (served inside consume(), on the consuming thread) ----------------------------------
-
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        assert self._handler is not None
-        try:
-            positions, paused = self._handler.assigned(_keys(partitions))
-        except BaseException as exc:  # an exception inside a librdkafka callback would be swallowed
-            self.fatal = exc
-            positions, paused = {}, []
-        consumer.incremental_assign([TopicPartition(t, p, offset) for (t, p), offset in positions.items()])
-        if paused:
-            consumer.pause(_tps(paused))
-
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        assert self._handler is not None
-        self._handler.revoked(_keys(partitions))
-        if partitions and consumer.assignment():
-            consumer.incremental_unassign(partitions)
-
-    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        assert self._handler is not None
-        self._handler.lost(_keys(partitions))
-        if partitions and consumer.assignment():
-            consumer.incremental_unassign(partitions)
+    # ---- librdkafka's events (delivered by consume(), on the consuming thread) -------------------------------------
 
     def _on_stats(self, stats: str) -> None:
         self._stats_at = time.monotonic()
@@ -336,14 +321,14 @@ class KafkaSource:
             "group.max.session.timeout.ms (6000 to 1800000 by default)",
         )
 
-    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+    def _on_commit(self, code: str | None, failed: list[tuple[str, int, str]]) -> None:
+        error = _error(code, f"offset commit failed: {code}") if code is not None else None
         if error is None or not self.guard.observe("commit", error):
             self.guard.succeeded()  # the group coordinator answered (even a refusal proves the cluster is back)
-        failed = [p for p in partitions if p.error is not None]
         if error is not None or failed:
             # informational only (the manifest is the source of truth): a rebalance in progress may refuse it
             self.log.warning(
                 "kafka_offset_commit_failed",
-                error=str(error if error is not None else failed[0].error),
-                partitions=[f"{p.topic}-{p.partition}" for p in failed or partitions],
+                error=code if code is not None else failed[0][2],
+                partitions=[f"{t}-{p}" for t, p, _code in failed],
             )
