@@ -232,6 +232,17 @@ def test_commits_reach_the_group(kafka: KafkaEndpoint, topic_name: str) -> None:
     consumer.close()
 
 
+def test_a_synchronous_commit_is_bounded() -> None:
+    """Without a group coordinator to answer, a synchronous commit raises after its timeout instead of waiting."""
+    consumer = NativeConsumer(_conf("127.0.0.1:1"))
+    consumer.subscribe(["anything"], Handler())
+    started = time.monotonic()
+    with pytest.raises(KafkaClientError) as raised:
+        consumer.commit({("anything", 0): 1}, True, 0.5)
+    assert time.monotonic() - started < 2.0
+    assert raised.value.code == "_TIMED_OUT", raised.value
+
+
 def test_stats_and_log_events(kafka: KafkaEndpoint) -> None:
     """statistics.interval.ms delivers ("stats", json) events; librdkafka's log lines come as ("log", ...) events."""
     consumer = NativeConsumer(

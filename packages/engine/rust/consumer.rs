@@ -433,44 +433,62 @@ impl NativeConsumer {
         Ok(keys)
     }
 
-    /// Commits `offsets` (the next offset to read per partition) with the GIL released. A synchronous commit raises
-    /// KafkaClientError on failure; an asynchronous one reports as a "commit" event of a later consume().
-    fn commit(&self, py: Python<'_>, offsets: HashMap<Tp, i64>, synchronous: bool) -> PyResult<()> {
+    /// Commits `offsets` (the next offset to read per partition). An asynchronous commit reports as a "commit"
+    /// event of a later consume(). A synchronous one waits, GIL released, at most `timeout_s` for the group
+    /// coordinator's answer and raises KafkaClientError when it fails or does not come (code "_TIMED_OUT").
+    #[pyo3(signature = (offsets, synchronous, timeout_s = 30.0))]
+    fn commit(&self, py: Python<'_>, offsets: HashMap<Tp, i64>, synchronous: bool, timeout_s: f64) -> PyResult<()> {
         self.check_open()?;
         if offsets.is_empty() {
             return Ok(());
         }
         let entries: Vec<(Tp, i64)> = offsets.into_iter().collect();
         let tpl = tpl_with_offsets(&entries)?;
+        let rk = self.rk();
         if !synchronous {
             // the result arrives on the consumer queue as an OFFSET_COMMIT event ("commit" of a later consume());
             // (with rd_kafka_commit(async=1) no OFFSET_COMMIT event ever arrived on it, measured in the tests)
-            let e = unsafe { rdsys::rd_kafka_commit_queue(self.rk(), tpl.ptr(), self.queue.0, None, ptr::null_mut()) };
+            let e = unsafe { rdsys::rd_kafka_commit_queue(rk, tpl.ptr(), self.queue.0, None, ptr::null_mut()) };
             if e != Err::RD_KAFKA_RESP_ERR_NO_ERROR {
                 return Err(rk_error(e, "commit"));
             }
             return Ok(());
         }
-        struct CommitArgs(*mut rdsys::rd_kafka_t, *mut rdsys::rd_kafka_topic_partition_list_t);
-        unsafe impl Send for CommitArgs {}
-        let args = CommitArgs(self.rk(), tpl.ptr());
-        let e = py.detach(move || {
-            let args = args;
-            unsafe { rdsys::rd_kafka_commit(args.0, args.1, 0) }
-        });
+        // the result on a queue of its own, waited for at most timeout_s: rd_kafka_commit(async=0) has no bound, and
+        // across a broker stall it was seen to wait for minutes (test_kafka_outage::test_broker_stalled)
+        let reply = Queue(unsafe { rdsys::rd_kafka_queue_new(rk) });
+        let e = unsafe { rdsys::rd_kafka_commit_queue(rk, tpl.ptr(), reply.0, None, ptr::null_mut()) };
         if e != Err::RD_KAFKA_RESP_ERR_NO_ERROR {
             return Err(rk_error(e, "commit"));
         }
-        {
-            let failed = unsafe { events::tpl_elems(tpl.ptr()) }
-                .iter()
-                .find(|e| e.err != Err::RD_KAFKA_RESP_ERR_NO_ERROR)
-                .map(|e| e.err);
-            if let Some(e) = failed {
-                return Err(rk_error(e, "commit"));
-            }
+        let wait_ms = (timeout_s.max(0.0) * 1000.0).min(i32::MAX as f64) as i32;
+        let event = py.detach(|| {
+            let q = &reply;
+            unsafe { rdsys::rd_kafka_queue_poll(q.0, wait_ms) as usize }
+        });
+        if event == 0 {
+            // `reply` is destroyed on return, which disables it: librdkafka drops a late result
+            let text = format!("commit: no answer from the group coordinator within {timeout_s} s");
+            return Err(kafka_error("_TIMED_OUT", &text, false));
         }
-        Ok(())
+        let event = OwnedEvent(event as *mut rdsys::rd_kafka_event_t);
+        match unsafe { events::commit_event(event.0) } {
+            Event::Commit {
+                code: Some(code),
+                failed,
+            } => {
+                let first = failed
+                    .first()
+                    .map(|(t, p, c)| format!(" ({t}[{p}]: {c})"))
+                    .unwrap_or_default();
+                Err(kafka_error(&code, &format!("commit failed{first}"), false))
+            }
+            Event::Commit { failed, .. } if !failed.is_empty() => {
+                let (t, p, c) = &failed[0];
+                Err(kafka_error(c, &format!("commit failed for {t}[{p}]"), false))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// librdkafka's cached high watermark of `topic[partition]` (no request); None when unknown.

@@ -240,7 +240,8 @@ class KafkaSource:
         if not offsets:
             return
         try:
-            self._consumer.commit(offsets, synchronous)
+            # a synchronous commit is bounded by the session timeout: past it the group has moved on anyway
+            self._consumer.commit(offsets, synchronous, max(1.0, self.config.session_timeout_ms / 1000))
         except KafkaClientError as exc:
             # informational only (the manifest is the source of truth): a rebalance in progress may refuse it
             self._on_commit(exc.code, [])
