@@ -514,22 +514,32 @@ impl NativeConsumer {
         let rk = self.rk();
         unsafe { rk_error_obj(rdsys::rd_kafka_consumer_close_queue(rk, self.queue.0), "close")? };
         loop {
-            struct Q(*mut rdsys::rd_kafka_queue_t);
+            // polled without the GIL until closed or a rebalance needs the handler: a close the caller abandoned
+            // (KafkaSource bounds it) must not take the GIL back while the interpreter finalizes (CPython ends such
+            // a thread with pthread_exit, which cannot unwind through Rust frames)
+            struct Q(*mut rdsys::rd_kafka_queue_t, *mut rdsys::rd_kafka_t);
             unsafe impl Send for Q {}
-            let q = Q(self.queue.0);
+            let q = Q(self.queue.0, rk);
             let ev = py.detach(move || {
                 let q = q;
-                unsafe { rdsys::rd_kafka_queue_poll(q.0, 100) as usize }
-            });
-            if ev != 0 {
-                let ev = OwnedEvent(ev as *mut rdsys::rd_kafka_event_t);
-                if unsafe { rdsys::rd_kafka_event_type(ev.0) } == rdsys::RD_KAFKA_EVENT_REBALANCE {
-                    self.rebalance(py, &ev)?;
+                loop {
+                    let ev = unsafe { rdsys::rd_kafka_queue_poll(q.0, 100) };
+                    if !ev.is_null() {
+                        if unsafe { rdsys::rd_kafka_event_type(ev) } == rdsys::RD_KAFKA_EVENT_REBALANCE {
+                            return ev as usize;
+                        }
+                        unsafe { rdsys::rd_kafka_event_destroy(ev) };
+                    }
+                    if unsafe { rdsys::rd_kafka_consumer_closed(q.1) } != 0 {
+                        return 0;
+                    }
                 }
-            }
-            if unsafe { rdsys::rd_kafka_consumer_closed(rk) } != 0 {
+            });
+            if ev == 0 {
                 break;
             }
+            let ev = OwnedEvent(ev as *mut rdsys::rd_kafka_event_t);
+            self.rebalance(py, &ev)?;
         }
         *self.handler.lock().expect("handler") = None;
         match self.pending.lock().expect("pending").take() {
