@@ -1,0 +1,360 @@
+"""``python -m bench.parquet_choices``: the Parquet writer's choices of ``segment.encode``, one by one, measured.
+
+No Kafka: the segment tables are built in memory by ``segment.build_table`` (so in exactly ``segment.SCHEMA``) from
+the benchmark's own records — the values, keys and headers ``testing.produce`` sends for ``bench-1k`` and
+``bench-100b``, in the same order, round-robin over 6 partitions, each partition cut into segments of about the size
+the bench's backup writes (its 48 MiB memory bound hands off the largest open segment once the open ones pass 24 MiB:
+with 6 evenly growing partitions that is about 7 MiB of payload each). Timestamps are CreateTime, increasing by 1 ms
+every 150 records of the topic (about the rate the bench's producer reaches).
+
+Per variant of ``pq.write_table``'s options: CPU seconds per GB of payload (``time.process_time`` around each
+``write_table`` into a ``pa.BufferOutputStream``, summed over the segments; the best of ``--repeats`` passes, the
+variants' passes interleaved) and the stored size. Then the CPU breakdown of ``segment.encode`` at the current
+settings: the Parquet encode without compression, zstd-1 (current minus none), the copy out of the Arrow buffer,
+SHA-256 of the segment bytes and ``segment.payload_bytes``, beside one whole ``segment.encode``.
+
+``--json PATH`` writes the raw figures (every pass) beside the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from kafka_backup.engine.format import segment
+from kafka_backup.engine.testing import HEADERS, DataSet, key, value
+
+PARTITIONS = 6
+SEGMENT_MIB = 7.0
+RECORDS_PER_MS = 150
+BASE_TIMESTAMP_MS = 1_795_000_000_000
+
+# What segment.encode passes, besides the row group size (one row group: the table's rows) and the metadata.
+CURRENT: dict[str, Any] = {
+    "compression": "zstd",
+    "compression_level": 1,
+    "write_statistics": ["offset", "timestamp"],
+    "use_dictionary": ["topic"],
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    changes: dict[str, Any]
+    """Options that differ from :data:`CURRENT`."""
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return CURRENT | self.changes
+
+
+_DELTA = {"offset": "DELTA_BINARY_PACKED", "timestamp": "DELTA_BINARY_PACKED"}
+_CONSTANT = ["topic", "partition", "timestamp_type"]
+_FIXED_WIDTH = ["partition", "offset", "timestamp"]
+VARIANTS = [
+    Variant("current (zstd-1, stats offset+timestamp, dictionary topic)", {}),
+    Variant("dictionary also on key", {"use_dictionary": ["topic", "key"]}),
+    Variant("dictionary also on value", {"use_dictionary": ["topic", "value"]}),
+    Variant("dictionary on every column (pyarrow default)", {"use_dictionary": True}),
+    Variant("dictionary also on partition, timestamp_type", {"use_dictionary": _CONSTANT}),
+    Variant("statistics on every column (pyarrow default)", {"write_statistics": True}),
+    Variant("data_page_size 1 MiB (Arrow's default)", {"data_page_size": 1 << 20}),
+    Variant("data_page_size 8 MiB", {"data_page_size": 8 << 20}),
+    Variant("write_page_index=True", {"write_page_index": True}),
+    Variant("byte_stream_split on partition, offset, timestamp", {"use_byte_stream_split": _FIXED_WIDTH}),
+    Variant("DELTA_BINARY_PACKED on offset, timestamp", {"column_encoding": _DELTA}),
+    Variant("zstd level 3", {"compression_level": 3}),
+    Variant("lz4", {"compression": "lz4", "compression_level": None}),
+    Variant("snappy", {"compression": "snappy", "compression_level": None}),
+    Variant("no compression", {"compression": "none", "compression_level": None}),
+]  # fmt: skip
+NONE = VARIANTS[-1]
+
+
+def data_sets(records_1k: int, records_100b: int) -> dict[str, DataSet]:
+    """The bench's two backup data sets (``bench/__main__.py``), at these record counts."""
+    return {
+        "1k": DataSet("bench-1k", PARTITIONS, records_1k, 1024),
+        "100b": DataSet("bench-100b", PARTITIONS, records_100b, 100),
+    }
+
+
+class _Message:
+    """A consumed record as ``segment.build_table`` reads one (``segment.KafkaMessage``)."""
+
+    __slots__ = ("_key", "_offset", "_timestamp", "_value")
+
+    def __init__(self, offset: int, timestamp: int, key: bytes, value: bytes) -> None:
+        self._offset, self._timestamp, self._key, self._value = offset, timestamp, key, value
+
+    def offset(self) -> int:
+        return self._offset
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, self._timestamp)  # CreateTime
+
+    def key(self) -> bytes:
+        return self._key
+
+    def value(self) -> bytes:
+        return self._value
+
+    def headers(self) -> list[tuple[str, str | bytes | None]]:
+        return HEADERS
+
+
+def segment_tables(data: DataSet, segment_bytes: int) -> list[pa.Table]:
+    """The data set's records as ``testing.produce`` makes them (value, then key, from one seeded generator; record
+    ``i`` to partition ``i % partitions``), each partition cut into segments of about ``segment_bytes`` payload."""
+    rng = random.Random(data.seed)  # noqa: S311 - sample data, not security
+    by_partition: list[list[_Message]] = [[] for _ in range(data.partitions)]
+    for i in range(data.records):
+        record_value = value(rng, i, data.value_size)
+        part = by_partition[i % data.partitions]
+        part.append(_Message(len(part), BASE_TIMESTAMP_MS + i // RECORDS_PER_MS, key(rng), record_value))
+    per_record = data.payload_bytes // data.records
+    rows = max(1, segment_bytes // per_record)
+    tables = []
+    for partition, messages in enumerate(by_partition):
+        for start in range(0, len(messages), rows):
+            tables.append(segment.build_table(data.topic, partition, messages[start : start + rows]))
+    return tables
+
+
+def metadata(table: pa.Table, topic: str) -> dict[str, str]:
+    """The key-value metadata ``segment.encode`` writes (the same strings, so the same bytes)."""
+    offsets = table.column("offset")
+    return {
+        "kafka_backup.format": segment.FORMAT,
+        "kafka_backup.format_version": segment.FORMAT_VERSION,
+        "kafka_backup.topic": topic,
+        "kafka_backup.partition": str(table.column("partition")[0].as_py()),
+        "kafka_backup.start_offset": str(offsets[0].as_py()),
+        "kafka_backup.end_offset": str(offsets[-1].as_py() + 1),
+        "kafka_backup.codec": "zstd",
+    }
+
+
+def passes(repeats: int, one_pass: Callable[[], float]) -> list[float]:
+    """CPU seconds of ``repeats`` passes, each after a full collection, with automatic collection off meanwhile."""
+    out = []
+    for _ in range(repeats):
+        gc.collect()
+        gc.disable()
+        try:
+            out.append(one_pass())
+        finally:
+            gc.enable()
+    return out
+
+
+def write(table: pa.Table, options: dict[str, Any]) -> pa.Buffer:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, row_group_size=max(1, table.num_rows), **options)
+    return sink.getvalue()
+
+
+def encode_pass(tables: Sequence[pa.Table], variant: Variant) -> tuple[float, int]:
+    """CPU seconds of the encodes of all segments with the variant's options, and the bytes they make."""
+    total, size = 0.0, 0
+    for table in tables:
+        sink = pa.BufferOutputStream()
+        t0 = time.process_time()
+        pq.write_table(table, sink, row_group_size=max(1, table.num_rows), **variant.options)
+        total += time.process_time() - t0
+        size += sink.getvalue().size
+    return total, size
+
+
+def measure_variants(tables: Sequence[pa.Table], repeats: int) -> list[dict[str, Any]]:
+    """Every variant's passes, interleaved (A B C ... A B C ...): a slow phase of a shared machine is spread over
+    all variants instead of landing on one."""
+    cpu: dict[str, list[float]] = {v.name: [] for v in VARIANTS}
+    sizes: dict[str, int] = {}
+    for _ in range(repeats):
+        for variant in VARIANTS:
+            gc.collect()
+            gc.disable()
+            try:
+                seconds, size = encode_pass(tables, variant)
+            finally:
+                gc.enable()
+            cpu[variant.name].append(seconds)
+            if sizes.setdefault(variant.name, size) != size:
+                raise RuntimeError(f"{variant.name}: one pass made {size} bytes, another {sizes[variant.name]}")
+    return [{"name": v.name, "changes": v.changes, "cpu_s": cpu[v.name], "size_bytes": sizes[v.name]} for v in VARIANTS]
+
+
+def measure_breakdown(tables: Sequence[pa.Table], topic: str, repeats: int) -> dict[str, list[float]]:
+    """CPU seconds per pass of the steps of ``segment.encode`` besides the Parquet encode itself, and of the whole."""
+    buffers = [write(t, CURRENT) for t in tables]
+    blobs = [b.to_pybytes() for b in buffers]
+
+    def each(step: Callable[[int], object]) -> Callable[[], float]:
+        def one_pass() -> float:
+            total = 0.0
+            for i in range(len(tables)):
+                t0 = time.process_time()
+                step(i)
+                total += time.process_time() - t0
+            return total
+
+        return one_pass
+
+    def encode(i: int) -> object:
+        t = tables[i]
+        offsets = t.column("offset")
+        return segment.encode(
+            t,
+            topic=topic,
+            partition=t.column("partition")[0].as_py(),
+            start_offset=offsets[0].as_py(),
+            end_offset=offsets[-1].as_py() + 1,
+            codec="zstd",
+            level=1,
+        )
+
+    return {
+        "copy out of the Arrow buffer (to_pybytes)": passes(repeats, each(lambda i: buffers[i].to_pybytes())),
+        "SHA-256 of the segment bytes": passes(repeats, each(lambda i: hashlib.sha256(blobs[i]).hexdigest())),
+        "segment.payload_bytes": passes(repeats, each(lambda i: segment.payload_bytes(tables[i]))),
+        "min/max timestamp (pc.min_max)": passes(repeats, each(lambda i: pc.min_max(tables[i].column("timestamp")))),
+        "segment.encode, whole": passes(repeats, each(encode)),
+    }
+
+
+def check_current_is_encode(table: pa.Table, topic: str) -> None:
+    """The current variant must write the very bytes ``segment.encode`` does, or this measures something else."""
+    offsets = table.column("offset")
+    encoded = segment.encode(
+        table.replace_schema_metadata(None),
+        topic=topic,
+        partition=table.column("partition")[0].as_py(),
+        start_offset=offsets[0].as_py(),
+        end_offset=offsets[-1].as_py() + 1,
+        codec="zstd",
+        level=1,
+    )
+    if write(table, CURRENT).to_pybytes() != encoded.data:
+        raise RuntimeError("the current variant does not write the bytes segment.encode writes: CURRENT is stale")
+
+
+def run_data_set(name: str, data: DataSet, segment_bytes: int, repeats: int) -> dict[str, Any]:
+    t0 = time.monotonic()
+    tables = [t.replace_schema_metadata(metadata(t, data.topic)) for t in segment_tables(data, segment_bytes)]
+    payload = sum(segment.payload_bytes(t) for t in tables)
+    if payload != data.payload_bytes:
+        raise RuntimeError(f"{name}: tables hold {payload} payload bytes, expected {data.payload_bytes}")
+    check_current_is_encode(tables[0], data.topic)
+    rows = [t.num_rows for t in tables]
+    print(
+        f"{name}: {data.records:,} records, {payload / 1e6:,.1f} MB payload in {len(tables)} segments "
+        f"({min(rows):,}-{max(rows):,} records) built in {time.monotonic() - t0:.0f} s",
+        flush=True,
+    )
+    variants = measure_variants(tables, repeats)
+    for v in variants:
+        print(f"  {v['name']:<58} {min(v['cpu_s']) / payload * 1e9:6.2f} CPU s/GB {v['size_bytes'] / 1e6:8.1f} MB")
+    breakdown = measure_breakdown(tables, data.topic, repeats)
+    return {
+        "data": data.__dict__ | {"payload_bytes": payload},
+        "segments": len(tables),
+        "segment_records": {"min": min(rows), "max": max(rows)},
+        "variants": variants,
+        "breakdown": breakdown,
+    }
+
+
+def render(results: dict[str, dict[str, Any]]) -> str:
+    """One Markdown table: per data set each variant (CPU s/GB, size, ratios to current), then the breakdown."""
+    lines = [
+        "| data | variant | CPU s/GB | size MB | payload / size | CPU vs current | size vs current |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for res in results.values():
+        gb = res["data"]["payload_bytes"] / 1e9
+        label = f"{res['data']['records']:,} x {res['data']['value_size']} B"
+        current = res["variants"][0]
+        cur_cpu, cur_size = min(current["cpu_s"]) / gb, current["size_bytes"]
+        for v in res["variants"]:
+            cpu = min(v["cpu_s"]) / gb
+            lines.append(
+                f"| {label} | {v['name']} | {cpu:.2f} | {v['size_bytes'] / 1e6:,.1f} "
+                f"| {res['data']['payload_bytes'] / v['size_bytes']:.2f} | {cpu / cur_cpu:.2f} "
+                f"| {v['size_bytes'] / cur_size:.3f} |"
+            )
+        none = next(v for v in res["variants"] if v["name"] == NONE.name)
+        none_cpu = min(none["cpu_s"]) / gb
+        steps = [
+            ("Parquet encode without compression", none_cpu),
+            ("zstd-1 (current minus no compression)", cur_cpu - none_cpu),
+            *((step, min(cpu) / gb) for step, cpu in res["breakdown"].items()),
+        ]
+        for step, cpu in steps:
+            lines.append(f"| {label} | CPU of the current encode: {step} | {cpu:.2f} | | | {cpu / cur_cpu:.2f} | |")
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "pyarrow": pa.__version__, "python": sys.version.split()[0]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bench.parquet_choices", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=200_000, help="1 KB records (100 B: 2.5x as many)")
+    parser.add_argument("--segment-mib", type=float, default=SEGMENT_MIB, help="payload per segment")
+    parser.add_argument("--repeats", type=int, default=3, help="passes per variant; the best counts")
+    parser.add_argument("--json", type=Path, help="write the raw figures here")
+    args = parser.parse_args(argv)
+    sets = data_sets(args.records, math.ceil(args.records * 2.5))
+    meta: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine(),
+        "load_avg_at_start": os.getloadavg(),
+        "segment_bytes": int(args.segment_mib * (1 << 20)),
+        "repeats": args.repeats,
+        "current": CURRENT,
+    }
+    results = {name: run_data_set(name, data, meta["segment_bytes"], args.repeats) for name, data in sets.items()}
+    meta["load_avg_at_end"] = os.getloadavg()
+    table = render(results)
+    print()
+    print(
+        f"pyarrow {pa.__version__} on {meta['machine']['cpu']} ({meta['machine']['cores']} cores), load average "
+        f"{meta['load_avg_at_start'][0]:.1f} at start, {meta['load_avg_at_end'][0]:.1f} at end; segments of "
+        f"{args.segment_mib:g} MiB payload; CPU: best of {args.repeats} passes, per GB (10^9 B) of payload"
+    )
+    print(table)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=2, default=str))
+        print(f"\nraw results: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
