@@ -151,17 +151,8 @@ def metadata(table: pa.Table, topic: str) -> dict[str, str]:
     }
 
 
-def passes(repeats: int, one_pass: Callable[[], float]) -> list[float]:
-    """CPU seconds of ``repeats`` passes, each after a full collection, with automatic collection off meanwhile."""
-    out = []
-    for _ in range(repeats):
-        gc.collect()
-        gc.disable()
-        try:
-            out.append(one_pass())
-        finally:
-            gc.enable()
-    return out
+Pass = Callable[[], tuple[float, dict[str, int] | None]]
+"""One timed pass over all segments: its CPU seconds and, for an encode, the stored bytes per column (and total)."""
 
 
 def write(table: pa.Table, options: dict[str, Any]) -> pa.Buffer:
@@ -170,52 +161,79 @@ def write(table: pa.Table, options: dict[str, Any]) -> pa.Buffer:
     return sink.getvalue()
 
 
-def encode_pass(tables: Sequence[pa.Table], variant: Variant) -> tuple[float, int]:
-    """CPU seconds of the encodes of all segments with the variant's options, and the bytes they make."""
-    total, size = 0.0, 0
-    for table in tables:
-        sink = pa.BufferOutputStream()
-        t0 = time.process_time()
-        pq.write_table(table, sink, row_group_size=max(1, table.num_rows), **variant.options)
-        total += time.process_time() - t0
-        size += sink.getvalue().size
-    return total, size
+def column_bytes(buffer: pa.Buffer) -> dict[str, int]:
+    """Stored bytes of a Parquet file: ``total`` and per top-level column (its column chunks, compressed)."""
+    row_group = pq.read_metadata(pa.BufferReader(buffer)).row_group(0)
+    out = {"total": buffer.size}
+    for j in range(row_group.num_columns):
+        chunk = row_group.column(j)
+        name = chunk.path_in_schema.split(".")[0]
+        out[name] = out.get(name, 0) + chunk.total_compressed_size
+    return out
 
 
-def measure_variants(tables: Sequence[pa.Table], repeats: int) -> list[dict[str, Any]]:
-    """Every variant's passes, interleaved (A B C ... A B C ...): a slow phase of a shared machine is spread over
-    all variants instead of landing on one."""
-    cpu: dict[str, list[float]] = {v.name: [] for v in VARIANTS}
-    sizes: dict[str, int] = {}
+def encode_pass(tables: Sequence[pa.Table], options: dict[str, Any]) -> Pass:
+    """``pq.write_table`` of every segment with ``options``: only the write is timed."""
+
+    def one_pass() -> tuple[float, dict[str, int]]:
+        total = 0.0
+        stored: dict[str, int] = {}
+        for table in tables:
+            sink = pa.BufferOutputStream()
+            t0 = time.process_time()
+            pq.write_table(table, sink, row_group_size=max(1, table.num_rows), **options)
+            total += time.process_time() - t0
+            for name, n in column_bytes(sink.getvalue()).items():
+                stored[name] = stored.get(name, 0) + n
+        return total, stored
+
+    return one_pass
+
+
+def step_pass(count: int, step: Callable[[int], object]) -> Pass:
+    """``step(i)`` for every segment ``i``: only the steps are timed."""
+
+    def one_pass() -> tuple[float, None]:
+        total = 0.0
+        for i in range(count):
+            t0 = time.process_time()
+            step(i)
+            total += time.process_time() - t0
+        return total, None
+
+    return one_pass
+
+
+def interleaved(contestants: dict[str, Pass], repeats: int) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """Every contestant's passes, interleaved (A B C ... A B C ...) so that a slow phase of a shared machine is
+    spread over all of them; each pass after a full collection, with automatic collection off meanwhile. Returns
+    the CPU seconds of every pass and what each contestant's passes stored (the same every pass, or it raises)."""
+    cpu: dict[str, list[float]] = {name: [] for name in contestants}
+    stored: dict[str, Any] = {}
     for _ in range(repeats):
-        for variant in VARIANTS:
+        for name, one_pass in contestants.items():
             gc.collect()
             gc.disable()
             try:
-                seconds, size = encode_pass(tables, variant)
+                seconds, sizes = one_pass()
             finally:
                 gc.enable()
-            cpu[variant.name].append(seconds)
-            if sizes.setdefault(variant.name, size) != size:
-                raise RuntimeError(f"{variant.name}: one pass made {size} bytes, another {sizes[variant.name]}")
-    return [{"name": v.name, "changes": v.changes, "cpu_s": cpu[v.name], "size_bytes": sizes[v.name]} for v in VARIANTS]
+            cpu[name].append(seconds)
+            if stored.setdefault(name, sizes) != sizes:
+                raise RuntimeError(f"{name}: one pass stored {sizes}, another {stored[name]}")
+    return cpu, stored
 
 
-def measure_breakdown(tables: Sequence[pa.Table], topic: str, repeats: int) -> dict[str, list[float]]:
-    """CPU seconds per pass of the steps of ``segment.encode`` besides the Parquet encode itself, and of the whole."""
+def only(option: Any, column: str) -> Any:
+    """A per-column option (a list of columns, or True/False) for a table of ``column`` alone."""
+    return [c for c in option if c == column] if isinstance(option, list) else option
+
+
+def contestants(tables: Sequence[pa.Table], topic: str) -> dict[str, Pass]:
+    """The variants, then the CPU breakdown of ``segment.encode`` at the current settings: its other steps, the whole
+    call, and the Parquet encode of each column alone (the current options restricted to it)."""
+    blobs = [write(t, CURRENT).to_pybytes() for t in tables]
     buffers = [write(t, CURRENT) for t in tables]
-    blobs = [b.to_pybytes() for b in buffers]
-
-    def each(step: Callable[[int], object]) -> Callable[[], float]:
-        def one_pass() -> float:
-            total = 0.0
-            for i in range(len(tables)):
-                t0 = time.process_time()
-                step(i)
-                total += time.process_time() - t0
-            return total
-
-        return one_pass
 
     def encode(i: int) -> object:
         t = tables[i]
@@ -230,13 +248,25 @@ def measure_breakdown(tables: Sequence[pa.Table], topic: str, repeats: int) -> d
             level=1,
         )
 
-    return {
-        "copy out of the Arrow buffer (to_pybytes)": passes(repeats, each(lambda i: buffers[i].to_pybytes())),
-        "SHA-256 of the segment bytes": passes(repeats, each(lambda i: hashlib.sha256(blobs[i]).hexdigest())),
-        "segment.payload_bytes": passes(repeats, each(lambda i: segment.payload_bytes(tables[i]))),
-        "min/max timestamp (pc.min_max)": passes(repeats, each(lambda i: pc.min_max(tables[i].column("timestamp")))),
-        "segment.encode, whole": passes(repeats, each(encode)),
+    out: dict[str, Pass] = {v.name: encode_pass(tables, v.options) for v in VARIANTS}
+    out |= {
+        STEP + "copy out of the Arrow buffer (to_pybytes)": step_pass(len(tables), lambda i: buffers[i].to_pybytes()),
+        STEP + "SHA-256 of the segment bytes": step_pass(len(tables), lambda i: hashlib.sha256(blobs[i]).digest()),
+        STEP + "segment.payload_bytes": step_pass(len(tables), lambda i: segment.payload_bytes(tables[i])),
+        STEP + "min/max timestamp (pc.min_max)": step_pass(
+            len(tables), lambda i: pc.min_max(tables[i].column("timestamp"))
+        ),
+        STEP + "segment.encode, whole call": step_pass(len(tables), encode),
     }
+    for column in segment.SCHEMA.names:
+        alone = [t.select([column]) for t in tables]
+        options = CURRENT | {k: only(CURRENT[k], column) for k in ("write_statistics", "use_dictionary")}
+        out[COLUMN + column] = encode_pass(alone, options)
+    return out
+
+
+STEP = "step: "
+COLUMN = "column alone: "
 
 
 def check_current_is_encode(table: pa.Table, topic: str) -> None:
@@ -268,46 +298,80 @@ def run_data_set(name: str, data: DataSet, segment_bytes: int, repeats: int) -> 
         f"({min(rows):,}-{max(rows):,} records) built in {time.monotonic() - t0:.0f} s",
         flush=True,
     )
-    variants = measure_variants(tables, repeats)
-    for v in variants:
-        print(f"  {v['name']:<58} {min(v['cpu_s']) / payload * 1e9:6.2f} CPU s/GB {v['size_bytes'] / 1e6:8.1f} MB")
-    breakdown = measure_breakdown(tables, data.topic, repeats)
+    cpu, stored = interleaved(contestants(tables, data.topic), repeats)
+    print(f"  measured in {time.monotonic() - t0:.0f} s", flush=True)
     return {
         "data": data.__dict__ | {"payload_bytes": payload},
         "segments": len(tables),
         "segment_records": {"min": min(rows), "max": max(rows)},
-        "variants": variants,
-        "breakdown": breakdown,
+        "variants": [
+            {"name": v.name, "changes": v.changes, "cpu_s": cpu[v.name], "stored_bytes": stored[v.name]}
+            for v in VARIANTS
+        ],
+        "steps": {k.removeprefix(STEP): cpu[k] for k in cpu if k.startswith(STEP)},
+        "columns_alone": {
+            k.removeprefix(COLUMN): {"cpu_s": cpu[k], "stored_bytes": stored[k]} for k in cpu if k.startswith(COLUMN)
+        },
     }
 
 
+def _range_pct(passes: list[float]) -> str:
+    return f"{100 * (max(passes) - min(passes)) / min(passes):.0f}%" if min(passes) > 0 else "-"
+
+
 def render(results: dict[str, dict[str, Any]]) -> str:
-    """One Markdown table: per data set each variant (CPU s/GB, size, ratios to current), then the breakdown."""
+    """The variant table (per data set: CPU s/GB, stored size, ratios to current), then the CPU breakdown and the
+    columns of the current encode."""
     lines = [
-        "| data | variant | CPU s/GB | size MB | payload / size | CPU vs current | size vs current |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| data | variant | CPU s/GB | passes' range | size MB | payload / size | CPU vs current | size vs current |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for res in results.values():
         gb = res["data"]["payload_bytes"] / 1e9
         label = f"{res['data']['records']:,} x {res['data']['value_size']} B"
         current = res["variants"][0]
-        cur_cpu, cur_size = min(current["cpu_s"]) / gb, current["size_bytes"]
+        cur_cpu, cur_size = min(current["cpu_s"]) / gb, current["stored_bytes"]["total"]
         for v in res["variants"]:
-            cpu = min(v["cpu_s"]) / gb
+            cpu, size = min(v["cpu_s"]) / gb, v["stored_bytes"]["total"]
             lines.append(
-                f"| {label} | {v['name']} | {cpu:.2f} | {v['size_bytes'] / 1e6:,.1f} "
-                f"| {res['data']['payload_bytes'] / v['size_bytes']:.2f} | {cpu / cur_cpu:.2f} "
-                f"| {v['size_bytes'] / cur_size:.3f} |"
+                f"| {label} | {v['name']} | {cpu:.2f} | {_range_pct(v['cpu_s'])} | {size / 1e6:,.1f} "
+                f"| {res['data']['payload_bytes'] / size:.2f} | {cpu / cur_cpu:.2f} | {size / cur_size:.3f} |"
             )
         none = next(v for v in res["variants"] if v["name"] == NONE.name)
         none_cpu = min(none["cpu_s"]) / gb
         steps = [
-            ("Parquet encode without compression", none_cpu),
-            ("zstd-1 (current minus no compression)", cur_cpu - none_cpu),
-            *((step, min(cpu) / gb) for step, cpu in res["breakdown"].items()),
+            ("Parquet encode without compression", none_cpu, none["cpu_s"]),
+            ("zstd-1 (current minus no compression)", cur_cpu - none_cpu, None),
+            *((step, min(cpu) / gb, cpu) for step, cpu in res["steps"].items()),
         ]
-        for step, cpu in steps:
-            lines.append(f"| {label} | CPU of the current encode: {step} | {cpu:.2f} | | | {cpu / cur_cpu:.2f} | |")
+        for step, cpu, passes in steps:
+            spread = _range_pct(passes) if passes else ""
+            lines.append(
+                f"| {label} | CPU of the current encode: {step} | {cpu:.2f} | {spread} | | | {cpu / cur_cpu:.2f} | |"
+            )
+    lines += [
+        "",
+        "| data | column | stored KB (current) | share of the file | alone: CPU s/GB | alone: passes' range "
+        "| the variant storing it smallest, if > 1% smaller |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for res in results.values():
+        gb = res["data"]["payload_bytes"] / 1e9
+        label = f"{res['data']['records']:,} x {res['data']['value_size']} B"
+        current = res["variants"][0]["stored_bytes"]
+        for column, alone in res["columns_alone"].items():
+            best = min(res["variants"], key=lambda v: float(v["stored_bytes"][column]))
+            smallest = best["stored_bytes"][column]
+            better = (
+                f"{best['name']}: {smallest / 1e3:,.1f} KB ({100 * (smallest / current[column] - 1):+.0f}%)"
+                if smallest < 0.99 * current[column]
+                else "current"
+            )
+            share = 100 * current[column] / current["total"]
+            lines.append(
+                f"| {label} | {column} | {current[column] / 1e3:,.1f} | {share:.2f}% "
+                f"| {min(alone['cpu_s']) / gb:.2f} | {_range_pct(alone['cpu_s'])} | {better} |"
+            )
     return "\n".join(lines)
 
 
