@@ -25,6 +25,7 @@ import json
 import math
 import os
 import random
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -229,7 +230,7 @@ def only(option: Any, column: str) -> Any:
     return [c for c in option if c == column] if isinstance(option, list) else option
 
 
-def contestants(tables: Sequence[pa.Table], topic: str) -> dict[str, Pass]:
+def contestants(tables: Sequence[pa.Table], topic: str, variants: Sequence[Variant], full: bool) -> dict[str, Pass]:
     """The variants, then the CPU breakdown of ``segment.encode`` at the current settings: its other steps, the whole
     call, and the Parquet encode of each column alone (the current options restricted to it)."""
     blobs = [write(t, CURRENT).to_pybytes() for t in tables]
@@ -248,7 +249,9 @@ def contestants(tables: Sequence[pa.Table], topic: str) -> dict[str, Pass]:
             level=1,
         )
 
-    out: dict[str, Pass] = {v.name: encode_pass(tables, v.options) for v in VARIANTS}
+    out: dict[str, Pass] = {v.name: encode_pass(tables, v.options) for v in variants}
+    if not full:
+        return out
     out |= {
         STEP + "copy out of the Arrow buffer (to_pybytes)": step_pass(len(tables), lambda i: buffers[i].to_pybytes()),
         STEP + "SHA-256 of the segment bytes": step_pass(len(tables), lambda i: hashlib.sha256(blobs[i]).digest()),
@@ -285,7 +288,9 @@ def check_current_is_encode(table: pa.Table, topic: str) -> None:
         raise RuntimeError("the current variant does not write the bytes segment.encode writes: CURRENT is stale")
 
 
-def run_data_set(name: str, data: DataSet, segment_bytes: int, repeats: int) -> dict[str, Any]:
+def run_data_set(
+    name: str, data: DataSet, segment_bytes: int, repeats: int, variants: Sequence[Variant]
+) -> dict[str, Any]:
     t0 = time.monotonic()
     tables = [t.replace_schema_metadata(metadata(t, data.topic)) for t in segment_tables(data, segment_bytes)]
     payload = sum(segment.payload_bytes(t) for t in tables)
@@ -298,7 +303,8 @@ def run_data_set(name: str, data: DataSet, segment_bytes: int, repeats: int) -> 
         f"({min(rows):,}-{max(rows):,} records) built in {time.monotonic() - t0:.0f} s",
         flush=True,
     )
-    cpu, stored = interleaved(contestants(tables, data.topic), repeats)
+    full = list(variants) == VARIANTS
+    cpu, stored = interleaved(contestants(tables, data.topic, variants, full), repeats)
     print(f"  measured in {time.monotonic() - t0:.0f} s", flush=True)
     return {
         "data": data.__dict__ | {"payload_bytes": payload},
@@ -306,7 +312,7 @@ def run_data_set(name: str, data: DataSet, segment_bytes: int, repeats: int) -> 
         "segment_records": {"min": min(rows), "max": max(rows)},
         "variants": [
             {"name": v.name, "changes": v.changes, "cpu_s": cpu[v.name], "stored_bytes": stored[v.name]}
-            for v in VARIANTS
+            for v in variants
         ],
         "steps": {k.removeprefix(STEP): cpu[k] for k in cpu if k.startswith(STEP)},
         "columns_alone": {
@@ -323,8 +329,9 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     """The variant table (per data set: CPU s/GB, stored size, ratios to current), then the CPU breakdown and the
     columns of the current encode."""
     lines = [
-        "| data | variant | CPU s/GB | passes' range | size MB | payload / size | CPU vs current | size vs current |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| data | variant | CPU s/GB | passes' range | size MB | payload / size | CPU vs current "
+        "| CPU vs current, median of paired passes | size vs current |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for res in results.values():
         gb = res["data"]["payload_bytes"] / 1e9
@@ -333,11 +340,16 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         cur_cpu, cur_size = min(current["cpu_s"]) / gb, current["stored_bytes"]["total"]
         for v in res["variants"]:
             cpu, size = min(v["cpu_s"]) / gb, v["stored_bytes"]["total"]
+            # pass r of a variant ran right after pass r of the current settings: their ratio cancels slow phases
+            paired = statistics.median(a / b for a, b in zip(v["cpu_s"], current["cpu_s"], strict=True))
             lines.append(
                 f"| {label} | {v['name']} | {cpu:.2f} | {_range_pct(v['cpu_s'])} | {size / 1e6:,.1f} "
-                f"| {res['data']['payload_bytes'] / size:.2f} | {cpu / cur_cpu:.2f} | {size / cur_size:.3f} |"
+                f"| {res['data']['payload_bytes'] / size:.2f} | {cpu / cur_cpu:.2f} | {paired:.2f} "
+                f"| {size / cur_size:.3f} |"
             )
-        none = next(v for v in res["variants"] if v["name"] == NONE.name)
+        none = next((v for v in res["variants"] if v["name"] == NONE.name), None)
+        if none is None or not res["steps"]:
+            continue
         none_cpu = min(none["cpu_s"]) / gb
         steps = [
             ("Parquet encode without compression", none_cpu, none["cpu_s"]),
@@ -349,6 +361,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             lines.append(
                 f"| {label} | CPU of the current encode: {step} | {cpu:.2f} | {spread} | | | {cpu / cur_cpu:.2f} | |"
             )
+    if not any(res["columns_alone"] for res in results.values()):
+        return "\n".join(lines)
     lines += [
         "",
         "| data | column | stored KB (current) | share of the file | alone: CPU s/GB | alone: passes' range "
@@ -356,6 +370,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         "|---|---|---:|---:|---:|---:|---|",
     ]
     for res in results.values():
+        if not res["columns_alone"]:
+            continue
         gb = res["data"]["payload_bytes"] / 1e9
         label = f"{res['data']['records']:,} x {res['data']['value_size']} B"
         current = res["variants"][0]["stored_bytes"]
@@ -393,7 +409,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--segment-mib", type=float, default=SEGMENT_MIB, help="payload per segment")
     parser.add_argument("--repeats", type=int, default=3, help="passes per variant; the best counts")
     parser.add_argument("--json", type=Path, help="write the raw figures here")
+    parser.add_argument(
+        "--only",
+        help="comma-separated parts of variant names: measure those beside the current settings (no breakdown)",
+    )
     args = parser.parse_args(argv)
+    variants = VARIANTS
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+        variants = [VARIANTS[0], *(v for v in VARIANTS[1:] if any(w in v.name for w in wanted))]
     sets = data_sets(args.records, math.ceil(args.records * 2.5))
     meta: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -403,7 +427,10 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "current": CURRENT,
     }
-    results = {name: run_data_set(name, data, meta["segment_bytes"], args.repeats) for name, data in sets.items()}
+    meta["variants"] = [v.name for v in variants]
+    results = {
+        name: run_data_set(name, data, meta["segment_bytes"], args.repeats, variants) for name, data in sets.items()
+    }
     meta["load_avg_at_end"] = os.getloadavg()
     table = render(results)
     print()
