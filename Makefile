@@ -64,6 +64,14 @@ BENCH_ROUNDS ?= 3
 bench: setup-test
 	PYTHONPATH=tests:. $(UV) run --quiet python -m bench --scale $(BENCH_SCALE) --rounds $(BENCH_ROUNDS)
 
+# The Parquet writer's choices (bench/parquet_choices.py): CPU s/GB and size of each variant of the segment encode on
+# the bench's records, built in memory (no Kafka, a few minutes); BENCH_PARQUET_RECORDS 1 KB records, 2.5x as many 100 B.
+BENCH_PARQUET_RECORDS ?= 200000
+.PHONY: bench-parquet
+bench-parquet: setup
+	PYTHONPATH=. $(UV) run --quiet python -m bench.parquet_choices --records $(BENCH_PARQUET_RECORDS) \
+	  --json bench-results/parquet-choices-$$(date +%Y%m%d-%H%M%S).json
+
 # --- storage servers (docs/storage.md): MinIO for S3, fake-gcs-server for GCS, Azurite for Azure Blob ---------------
 .PHONY: storage-install storage-test s3-start s3-stop s3-status gcs-start gcs-stop gcs-status azure-start azure-stop azure-status
 storage-install:

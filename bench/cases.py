@@ -22,6 +22,7 @@ from bench.tools import (
     java_producer_perf,
     kcat_dump,
     kcat_produce,
+    kcat_zstd_dump,
     ours_backup,
     ours_restore,
     payload_file,
@@ -30,6 +31,8 @@ from kafka_backup.engine.testing import DataSet
 from kafka_backup.telemetry.testing import OtlpGrpcReceiver
 
 OURS = "kafka-backup"
+KCAT_ZSTD = "kcat -C | zstd -1"
+"""The compressed peer: what an operator would hand-roll for a compressed dump."""
 
 
 @dataclass
@@ -83,10 +86,11 @@ def base_env() -> dict[str, str]:
 
 
 def backup(bootstrap: str, data: DataSet, workdir: Path, rounds: int) -> tuple[CaseResult, Path, Path]:
-    """Backup (zstd, checksums, default telemetry) vs kcat dump vs ConsumerPerformance; returns a kept backup and
-    the kcat dump for the restore case."""
+    """Backup (zstd, checksums, default telemetry) vs kcat dump vs the same dump piped into ``zstd -1`` vs
+    ConsumerPerformance; returns a kept backup and the (uncompressed) kcat dump for the restore case."""
     env = base_env()
     dump = workdir / f"{data.topic}.kcat"
+    zdump = workdir / f"{data.topic}.kcat.zst"
     kept: list[Path] = []
 
     def ours() -> Figures:
@@ -105,6 +109,7 @@ def backup(bootstrap: str, data: DataSet, workdir: Path, rounds: int) -> tuple[C
         {
             OURS: ours,
             "kcat -C": lambda: kcat_dump(bootstrap, data, dump, env),
+            KCAT_ZSTD: lambda: kcat_zstd_dump(bootstrap, data, zdump, env),
             "ConsumerPerformance": lambda: java_consumer_perf(bootstrap, data, env),
         },
         rounds,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What a fresh machine needs, idempotent. Two levels:
 #   scripts/setup.sh          the demo's needs: uv (from PyPI), Java and Maven, the Python workspace, the Kafka jars
-#   scripts/setup.sh --test   also the test rig: promtool and kcat (Debian), the OpenTelemetry Collector and the
+#   scripts/setup.sh --test   also the test rig: promtool, kcat and zstd (Debian), the OpenTelemetry Collector and the
 #                             storage servers (MinIO, fake-gcs-server, Azurite), built or fetched into .cache/
 # `make demo` runs the first, `make test` the second, so a newcomer sees a backup before the test rig is built.
 set -euo pipefail
@@ -28,6 +28,7 @@ fi
 if [ "$level" = test ]; then
   command -v promtool >/dev/null || need_apt+=(prometheus)
   command -v kcat >/dev/null || need_apt+=(kcat)
+  command -v zstd >/dev/null || need_apt+=(zstd)  # the bench's compressed-dump peer (kcat -C | zstd -1)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -12,9 +12,13 @@ from pathlib import Path
 import click
 import pytest
 
+from engine.backup_helpers import backup_config
 from kafka_backup.cli import help_doc
 from kafka_backup.cli.main import COMMANDS, cli
 from kafka_backup.cli.version import VERSION
+from kafka_backup.engine.testing import DataSet, fill
+from kafka_backup.telemetry._version import PACKAGE_VERSION
+from rig.kafka import KafkaEndpoint
 
 HEAVY = ("pyarrow", "confluent_kafka", "pydantic", "opentelemetry", "fsspec", "structlog")
 """Libraries a command may need but start-up must not load."""
@@ -89,8 +93,9 @@ class TestStartup:
             assert f"  {name} " in stdout
 
     def test_version_is_the_distribution_version(self) -> None:
-        """The version spelled in main.py is the installed distribution's."""
+        """The versions spelled in cli/version.py and telemetry/_version.py are the installed distributions'."""
         assert importlib.metadata.version("kafka-backup") == VERSION
+        assert importlib.metadata.version("kafka-backup-telemetry") == PACKAGE_VERSION
         stdout, _ = modules_loaded_by("--version")
         assert stdout.strip() == f"kafka-backup, version {VERSION}"
 
@@ -104,3 +109,27 @@ class TestLazySummaries:
         for limit in (30, 45, 60, 200):
             stand_in = click.Command(name, help=COMMANDS[name].summary)
             assert stand_in.get_short_help_str(limit) == command.get_short_help_str(limit)
+
+
+class TestCommandImports:
+    def test_local_list_loads_no_fsspec_yaml_or_otel(self, tmp_path: Path) -> None:
+        """``list`` of a local store opens it without fsspec, reads no YAML and declares no metrics."""
+        stdout, modules = modules_loaded_by("list", "--storage-url", f"file://{tmp_path}")
+        assert stdout.strip() == f"no backups at file://{tmp_path}"
+        loaded = {m.split(".")[0] for m in modules}
+        assert loaded.isdisjoint({"fsspec", "yaml", "pyarrow", "confluent_kafka"})
+        assert "opentelemetry.metrics" not in modules
+
+    def test_backup_loads_no_compute_kernels(self, kafka: KafkaEndpoint, topic_name: str, tmp_path: Path) -> None:
+        """A one-shot backup never imports ``pyarrow.compute`` (a third of pyarrow's import time): payload bytes come
+        from the columns' offsets, the timestamp range from the segment's own statistics."""
+        data = DataSet(topic_name, 1, 10, 100)
+        fill(kafka.bootstrap, data)
+        config = tmp_path / "backup.yaml"
+        config.write_text(
+            json.dumps(backup_config(kafka.bootstrap, "startup", tmp_path / "store", [topic_name])), encoding="utf-8"
+        )
+        stdout, modules = modules_loaded_by("backup", "--config", str(config), "--no-progress")
+        assert "Records: 10\n" in stdout
+        assert "pyarrow.parquet" in modules
+        assert [m for m in modules if m.startswith("pyarrow.compute")] == []

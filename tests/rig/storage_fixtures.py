@@ -19,8 +19,8 @@ import pytest
 
 from kafka_backup.engine.store import RetryPolicy, StorageSettings, Store, open_store, storage_options
 from kafka_backup.engine.store._filesystems import make_filesystem
+from kafka_backup.engine.store._local import TEMP_MARKER
 from kafka_backup.engine.store.base import Backend
-from kafka_backup.engine.store.fsspec import TEMP_MARKER
 from rig.kafka import tail
 from rig.storage import AzuriteServer, FakeGcsServer, MinioServer, StorageServer
 

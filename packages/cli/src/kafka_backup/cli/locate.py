@@ -23,10 +23,11 @@ from kafka_backup.engine import (
     load_yaml,
     parse_config,
 )
-from kafka_backup.telemetry import Metrics, register_secret
+from kafka_backup.telemetry import register_secret
 
 if TYPE_CHECKING:
     from kafka_backup.engine import KafkaConfig
+    from kafka_backup.telemetry import Metrics
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import os
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -70,8 +71,21 @@ OFFSET_COMMIT_INTERVAL_S = 1.0
 held the consuming thread for a broker round trip each time (5% of a backup of 1 KB records), and commits always in
 flight would hold off a cooperative rebalance. Revoked partitions and the final offsets at shutdown are committed
 synchronously."""
-ENCODER_THREADS = 1
-"""One encoder beside the consuming thread (and librdkafka's): on small machines a second one only competes. 0
+
+
+def _encoders() -> int:
+    """One encoder per core this process may run on, less the one the consuming thread (and librdkafka) keeps."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 2
+    return max(1, cores - 1)
+
+
+ENCODER_THREADS = _encoders()
+"""Segments of different partitions encode (Parquet, zstd, SHA-256: none of it holds the GIL) on this many threads
+beside the consuming thread; the commit order per partition stays the hand-off order (``Committer._encoding`` is
+committed from its oldest end). One on a 2-core machine, where a second encoder only competes with the consumer. 0
 encodes on the consuming thread (no overlap; the benchmarks' A/B baseline)."""
 
 

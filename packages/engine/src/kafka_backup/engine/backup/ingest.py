@@ -12,10 +12,10 @@
 
 from __future__ import annotations
 
+import bisect
 import time
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from kafka_backup.engine.backup.commit import MAX_BUFFERED_BYTES, Committer
 from kafka_backup.engine.backup.context import RunContext
@@ -68,7 +68,11 @@ class Ingest:
         last = table.column("offset")[-1].as_py()
         if part.target is not None and last + 1 >= part.target:
             if last >= part.target:
-                table = table.filter(pc.less(table.column("offset"), part.target))
+                # offsets increase within a batch: the records below the target are its head
+                offsets = table.column("offset")
+                table = table.slice(
+                    0, bisect.bisect_left(range(len(offsets)), part.target, key=lambda i: offsets[i].as_py())
+                )
             reached_target = True
         seg = self.ctx.config.segment
         while table.num_rows:

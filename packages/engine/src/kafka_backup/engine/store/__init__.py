@@ -1,24 +1,33 @@
-"""Storage: one narrow contract (:class:`Store`), one fsspec implementation, and layers that wrap it."""
+"""Storage: one narrow contract (:class:`Store`), two implementations (local files; fsspec for object stores and
+memory) and layers that wrap them.
+
+The implementations and the telemetry layer are imported when a store is opened, not with this package: many
+modules import :class:`Store` for its type, and fsspec (with asyncio) or the OpenTelemetry catalog would otherwise
+load with every command that only reads a local store.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafka_backup.engine.errors import BucketNotFoundError, PreconditionFailedError, StorageError
 from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store, StoreLayer, Version
-from kafka_backup.engine.store.fsspec import FsspecStore
-from kafka_backup.engine.store.instrumented import InstrumentedStore
 from kafka_backup.engine.store.options import StorageSettings, backend_of, storage_options
 from kafka_backup.engine.store.retrying import ACTIONS, RetryingStore, RetryPolicy
-from kafka_backup.telemetry.baseline import zero_storage
-from kafka_backup.telemetry.catalog import Metrics
+
+if TYPE_CHECKING:
+    from kafka_backup.engine.store.fsspec import FsspecStore
+    from kafka_backup.engine.store.instrumented import InstrumentedStore
+    from kafka_backup.engine.store.local import LocalStore
+    from kafka_backup.telemetry.catalog import Metrics
 
 __all__ = [
     "Backend",
     "BucketNotFoundError",
     "FsspecStore",
     "InstrumentedStore",
+    "LocalStore",
     "ObjectInfo",
     "Operation",
     "PreconditionFailedError",
@@ -44,18 +53,31 @@ def open_store(
     on_retry: Callable[[str, BaseException], None] | None = None,
     settings: StorageSettings | None = None,
 ) -> Store:
-    """The store for ``url``: fsspec underneath, measured per call when ``metrics`` is given, retries around it.
+    """The store for ``url``: local files or fsspec underneath, measured per call when ``metrics`` is given, retries
+    around it.
 
     ``options`` are fsspec options, used as given. Without them (``None`` or empty), :func:`storage_options` builds
     them from ``settings`` and the standard environment (endpoint override, region, path style, credential chains).
+    A local URL with no options is a :class:`LocalStore`; anything else an :class:`FsspecStore`.
     With ``metrics``, the store's storage-error and retry series exist at zero from here on (``telemetry.baseline``).
     """
     if not options:
         options = storage_options(url, settings)
     elif settings is not None:
         raise TypeError("pass either fsspec options or settings, not both")
-    store: Store = FsspecStore(url, options)
+    store: Store
+    if backend_of(url) == "filesystem" and not options:
+        from kafka_backup.engine.store.local import LocalStore  # noqa: PLC0415 - see the module docstring
+
+        store = LocalStore(url)
+    else:
+        from kafka_backup.engine.store.fsspec import FsspecStore  # noqa: PLC0415 - see the module docstring
+
+        store = FsspecStore(url, options)
     if metrics is not None:
+        from kafka_backup.engine.store.instrumented import InstrumentedStore  # noqa: PLC0415
+        from kafka_backup.telemetry.baseline import zero_storage  # noqa: PLC0415
+
         store = InstrumentedStore(store, metrics, backup_id)
         zero_storage(
             metrics,
@@ -74,3 +96,20 @@ def open_store(
                 counter.add(1, {"backup_id": backup_id, "operation": f"storage_{action}", "reason": reason})
 
     return RetryingStore(store, retry, on_retry)
+
+
+def __getattr__(name: str) -> Any:
+    """The implementations and the telemetry layer, imported on first use (see the module docstring)."""
+    if name == "FsspecStore":
+        from kafka_backup.engine.store.fsspec import FsspecStore  # noqa: PLC0415
+
+        return FsspecStore
+    if name == "LocalStore":
+        from kafka_backup.engine.store.local import LocalStore  # noqa: PLC0415
+
+        return LocalStore
+    if name == "InstrumentedStore":
+        from kafka_backup.engine.store.instrumented import InstrumentedStore  # noqa: PLC0415
+
+        return InstrumentedStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -89,3 +89,22 @@ class StoreLayer:
     @property
     def url(self) -> str:
         return self.inner.url
+
+
+class RootedStore:
+    """A store implementation rooted at a folder or bucket path: its backend, root URL and the path of a key."""
+
+    _backend: Backend
+    _url: str
+    _root: str
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def _path(self, key: str) -> str:
+        return f"{self._root}/{key}" if key else self._root

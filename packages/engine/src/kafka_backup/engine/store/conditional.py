@@ -30,15 +30,13 @@ one lock), never a read followed by a separate write, so two writers that read t
 
 from __future__ import annotations
 
-import hashlib
-import os
 import threading
 from typing import Any
 
 from fsspec.asyn import sync
 
 from kafka_backup.engine.errors import PreconditionFailedError, StorageUnavailableError
-from kafka_backup.engine.store._local import atomic_write, locked_folder
+from kafka_backup.engine.store._local import compare_and_write, content_version, lost_race
 from kafka_backup.engine.store.base import Backend, Version
 from kafka_backup.engine.store.classify import _error_code, _status
 
@@ -58,9 +56,9 @@ def read_versioned(fs: Any, backend: Backend, path: str) -> tuple[bytes, Version
     if backend == "filesystem":
         with open(path, "rb") as fh:
             data = fh.read()
-        return data, _content_version(data)
+        return data, content_version(data)
     data = fs.cat_file(path)
-    return data, _content_version(data)
+    return data, content_version(data)
 
 
 def write_if_version(fs: Any, backend: Backend, path: str, data: bytes, *, expect: Version | None, key: str) -> Version:
@@ -74,46 +72,22 @@ def write_if_version(fs: Any, backend: Backend, path: str, data: bytes, *, expec
         if backend == "azure":
             return sync(fs.loop, _azure_write, fs, path, data, expect)  # type: ignore[no-any-return]
         if backend == "filesystem":
-            with locked_folder(os.path.dirname(path)):
-                _check_content(_local_version(path), expect)
-                atomic_write(path, data)
-        else:
-            with _memory_lock:
-                _check_content(_content_version(fs.cat_file(path)) if fs.exists(path) else None, expect)
-                fs.pipe_file(path, data)
-    except _Lost as lost:
-        what = "already exists" if expect is None else f"is no longer at version {expect} ({lost})"
-        raise PreconditionFailedError(f"{key} {what}", key=key, hint="another writer changed it first") from None
+            return compare_and_write(path, data, expect=expect, key=key)
+        with _memory_lock:
+            current = content_version(fs.cat_file(path)) if fs.exists(path) else None
+            if current != expect:
+                raise lost_race(key, expect, "absent" if current is None else f"now {current}")
+            fs.pipe_file(path, data)
+    except PreconditionFailedError:
+        raise
     except Exception as exc:
         if _lost_race(backend, exc):
-            what = "already exists" if expect is None else f"is no longer at version {expect}"
-            raise PreconditionFailedError(f"{key} {what}", key=key, hint="another writer changed it first") from exc
+            raise lost_race(key, expect) from exc
         if _error_code(exc) == "ConditionalRequestConflict":
             # AWS: another conditional write to the key was in flight; retrying shows who won
             raise StorageUnavailableError(f"conditional write of {key} raced another one", key=key) from exc
         raise
-    return _content_version(data)
-
-
-class _Lost(Exception):
-    """Raised inside a locked compare-and-write (local files, memory) when the current version is not ``expect``."""
-
-
-def _check_content(current: Version | None, expect: Version | None) -> None:
-    if current != expect:
-        raise _Lost("absent" if current is None else f"now {current}")
-
-
-def _content_version(data: bytes) -> Version:
-    return Version(f"sha256:{hashlib.sha256(data).hexdigest()}")
-
-
-def _local_version(path: str) -> Version | None:
-    try:
-        with open(path, "rb") as fh:
-            return _content_version(fh.read())
-    except FileNotFoundError:
-        return None
+    return content_version(data)
 
 
 def _lost_race(backend: Backend, exc: BaseException) -> bool:

@@ -24,7 +24,7 @@ from fsspec.core import split_protocol
 from kafka_backup.engine.errors import BucketNotFoundError, PreconditionFailedError, StorageError, StorageNotFoundError
 from kafka_backup.engine.store._filesystems import make_filesystem
 from kafka_backup.engine.store._local import TEMP_MARKER, atomic_write
-from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Version
+from kafka_backup.engine.store.base import ObjectInfo, Operation, RootedStore, Version
 from kafka_backup.engine.store.classify import classify, missing_bucket_error
 from kafka_backup.engine.store.conditional import read_versioned, write_if_version
 from kafka_backup.engine.store.options import backend_of
@@ -32,7 +32,7 @@ from kafka_backup.engine.store.options import backend_of
 __all__ = ["TEMP_MARKER", "FsspecStore"]
 
 
-class FsspecStore:
+class FsspecStore(RootedStore):
     """A :class:`~.base.Store` over an fsspec filesystem rooted at ``url``."""
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
@@ -49,17 +49,6 @@ class FsspecStore:
             self._fs = make_filesystem(protocol, dict(options or {}))
         except Exception as exc:
             raise classify(exc, key=None, action="open storage") from exc
-
-    @property
-    def backend(self) -> Backend:
-        return self._backend
-
-    @property
-    def url(self) -> str:
-        return self._url
-
-    def _path(self, key: str) -> str:
-        return f"{self._root}/{key}" if key else self._root
 
     def put(self, key: str, data: bytes, *, operation: Operation) -> None:
         path = self._path(key)
