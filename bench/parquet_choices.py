@@ -1,6 +1,7 @@
 """``python -m bench.parquet_choices``: the Parquet writer's choices of ``segment.encode``, one by one, measured.
 
-No Kafka: the segment tables are built in memory by ``segment.build_table`` (so in exactly ``segment.SCHEMA``) from
+No Kafka: the segment tables are built in memory by ``_table`` (in exactly ``segment.SCHEMA``, as the native consumer
+delivers them) from
 the benchmark's own records — the values, keys and headers ``testing.produce`` sends for ``bench-1k`` and
 ``bench-100b``, in the same order, round-robin over 6 partitions, each partition cut into segments of about the size
 the bench's backup writes (its 48 MiB memory bound hands off the largest open segment once the open ones pass 24 MiB;
@@ -97,45 +98,43 @@ def data_sets(records_1k: int, records_100b: int) -> dict[str, DataSet]:
     }
 
 
-class _Message:
-    """A consumed record as ``segment.build_table`` reads one (``segment.KafkaMessage``)."""
+_Record = tuple[int, int, bytes, bytes]
+"""(offset, timestamp, key, value) of one record; every record carries ``HEADERS``."""
 
-    __slots__ = ("_key", "_offset", "_timestamp", "_value")
 
-    def __init__(self, offset: int, timestamp: int, key: bytes, value: bytes) -> None:
-        self._offset, self._timestamp, self._key, self._value = offset, timestamp, key, value
-
-    def offset(self) -> int:
-        return self._offset
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, self._timestamp)  # CreateTime
-
-    def key(self) -> bytes:
-        return self._key
-
-    def value(self) -> bytes:
-        return self._value
-
-    def headers(self) -> list[tuple[str, str | bytes | None]]:
-        return HEADERS
+def _table(topic: str, partition: int, records: Sequence[_Record]) -> pa.Table:
+    """Records as one segment's table in ``segment.SCHEMA`` (CreateTime timestamps)."""
+    n = len(records)
+    return pa.table(
+        {
+            "topic": pa.DictionaryArray.from_arrays(pa.array([0] * n, pa.int32()), pa.array([topic])),
+            "partition": pa.array([partition] * n, pa.int32()),
+            "offset": pa.array([r[0] for r in records], pa.int64()),
+            "timestamp": pa.array([r[1] for r in records], pa.int64()),
+            "timestamp_type": pa.array([1] * n, pa.int8()),
+            "key": pa.array([r[2] for r in records], pa.binary()),
+            "value": pa.array([r[3] for r in records], pa.binary()),
+            "headers": pa.array([HEADERS] * n, segment.HEADER_TYPE),
+        },
+        schema=segment.SCHEMA,
+    )
 
 
 def segment_tables(data: DataSet, segment_bytes: int) -> list[pa.Table]:
     """The data set's records as ``testing.produce`` makes them (value, then key, from one seeded generator; record
     ``i`` to partition ``i % partitions``), each partition cut into segments of about ``segment_bytes`` payload."""
     rng = random.Random(data.seed)  # noqa: S311 - sample data, not security
-    by_partition: list[list[_Message]] = [[] for _ in range(data.partitions)]
+    by_partition: list[list[_Record]] = [[] for _ in range(data.partitions)]
     for i in range(data.records):
         record_value = value(rng, i, data.value_size)
         part = by_partition[i % data.partitions]
-        part.append(_Message(len(part), BASE_TIMESTAMP_MS + i // RECORDS_PER_MS, key(rng), record_value))
+        part.append((len(part), BASE_TIMESTAMP_MS + i // RECORDS_PER_MS, key(rng), record_value))
     per_record = data.payload_bytes // data.records
     rows = max(1, segment_bytes // per_record)
     tables = []
     for partition, messages in enumerate(by_partition):
         for start in range(0, len(messages), rows):
-            tables.append(segment.build_table(data.topic, partition, messages[start : start + rows]))
+            tables.append(_table(data.topic, partition, messages[start : start + rows]))
     return tables
 
 
