@@ -219,7 +219,11 @@ class TestRestartAfterCrash:
         assert 0 < records < 60_000
         # the notice comes only after 2 s without partitions, all of which the working time leaves out
         assert duration - working >= 2.0
-        assert summary["records_per_second"] == pytest.approx(records / working, rel=1e-3)  # both rounded
+        # records/s from the exact working time, which the summary rounds to 3 decimals (a run of well under a
+        # second, as with the native consumer, makes that rounding more than 0.1% of records/s)
+        rate = summary["records_per_second"]
+        assert isinstance(rate, float)
+        assert records / (working + 0.0005) - 0.05 <= rate <= records / max(working - 0.0005, 1e-9) + 0.05
 
     def test_rerun_with_other_topics_gets_them(self, kafka: KafkaEndpoint, topic_name: str, tmp_path: Path) -> None:
         """A cleanly finished backup leaves its static member in the group for a session; a rerun of the same
