@@ -274,9 +274,7 @@ class KafkaSource:
         def close() -> None:
             try:
                 self._consumer.close()
-            except (KafkaClientError, RuntimeError) as exc:
-                self.log.warning("consumer_close_failed", error=str(exc))
-            except Exception as exc:  # a revoke handler's, raised by the native close after it left the group
+            except Exception as exc:  # librdkafka's, or a revoke handler's raised by the close after it left the group
                 self.log.warning("consumer_close_failed", error=str(exc))
 
         closer = threading.Thread(target=close, name="consumer-close", daemon=True)
