@@ -42,6 +42,19 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   pkill -x prometheus 2>/dev/null || true
 fi
 
+# The Kafka jars come from Maven Central (about 40 s cold) while uv builds the workspace (the engine's Rust extension
+# takes minutes cold): rig.kafka needs only the standard library, so the system python3 runs it beside uv.
+kafka_log=$(mktemp)
+PYTHONPATH=tests python3 -c '
+import sys
+from rig.kafka import RigError, kafka_lib_dir
+try:
+    kafka_lib_dir()
+except RigError as exc:
+    sys.exit(f"error: {exc}")
+' >"$kafka_log" 2>&1 &
+kafka_fetch=$!
+trap 'kill $kafka_fetch 2>/dev/null || true; rm -f "$kafka_log"' EXIT
 # reinstalling the three workspace packages (the engine's Rust extension builds incrementally in .cache/cargo-target) is cheap and avoids stale editable builds from the uv cache
 # bytecode ahead of time (--compile-bytecode for the installed libraries, compileall for our sources): where
 # PYTHONDONTWRITEBYTECODE is set, as on these machines, every start would compile all it imports again (0.8 s of
@@ -49,7 +62,10 @@ fi
 scripts/uv sync --all-packages --locked --quiet --compile-bytecode \
   --reinstall-package kafka-backup --reinstall-package kafka-backup-engine --reinstall-package kafka-backup-telemetry
 scripts/uv run --quiet python -m compileall -q -j 0 packages tests bench dashboards scripts >/dev/null
-PYTHONPATH=tests scripts/uv run --quiet python -m rig kafka fetch >/dev/null
+if ! wait "$kafka_fetch"; then
+  cat "$kafka_log" >&2  # the rig's one-line error (a missing tool, or mvn's own output when the download failed)
+  exit 1
+fi
 
 [ "$level" = test ] || exit 0
 
