@@ -1,9 +1,12 @@
 //! kafka_backup.engine._native: the backup's per-record loop in Rust (PyO3). Python stays the control plane; this
-//! module consumes from Kafka straight into Arrow record batches in the segment schema.
+//! module consumes from Kafka straight into Arrow record batches in the segment schema (the backup), and produces
+//! from them (the restore).
 
 mod batch;
 mod consumer;
 mod events;
+mod partitioner;
+mod producer;
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -32,6 +35,8 @@ pub(crate) fn kafka_error(code: &str, message: &str, fatal: bool) -> PyErr {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<consumer::NativeConsumer>()?;
+    m.add_class::<producer::NativeProducer>()?;
+    m.add_function(wrap_pyfunction!(partitioner::partitions_for, m)?)?;
     m.add("KafkaClientError", m.py().get_type::<KafkaClientError>())?;
     Ok(())
 }

@@ -1,4 +1,5 @@
-"""Types of the native extension (packages/engine/rust): the backup's consumer loop, records into Arrow batches."""
+"""Types of the native extension (packages/engine/rust): the backup's consumer loop, records into Arrow batches, and
+the restore's producer, records out of them."""
 
 from typing import Protocol
 
@@ -39,3 +40,30 @@ class NativeConsumer:
     def commit(self, offsets: dict[TP, int], synchronous: bool, timeout_s: float = 30.0) -> None: ...
     def high_watermark(self, topic: str, partition: int) -> int | None: ...
     def close(self) -> None: ...
+
+class NativeProducer:
+    """A producer (librdkafka) that queues records straight from Arrow batches in the segment schema; delivery
+    reports are kept per batch (see ``take``); errors, statistics and log lines come back as events."""
+
+    def __init__(self, conf: dict[str, str]) -> None: ...
+    def produce(
+        self,
+        topic: str,
+        records: pa.RecordBatch,
+        partitions: pa.Array,
+        batch_id: int,
+        start: int,
+        max_records: int,
+        room_timeout_s: float,
+    ) -> tuple[int, int, int, list[Event]]:
+        """Queue rows ``start:start+max_records`` (partition -1: skip); (next row, queued, key+value bytes, events)."""
+    def poll(self, timeout_s: float) -> list[Event]: ...
+    def flush(self, timeout_s: float) -> list[Event]: ...
+    def outstanding(self) -> int: ...
+    def reported(self) -> int: ...
+    def take(self, batch_id: int) -> tuple[pa.Int64Array, list[tuple[int, str, str]]]:
+        """Target offset per row of a fully reported batch (-1: skipped or failed), and its (row, code, message)."""
+    def close(self) -> None: ...
+
+def partitions_for(keys: pa.Array, offsets: pa.Array, source_partition: int, num_partitions: int) -> pa.Int32Array:
+    """kafka.partitioner.assign_partitions on Arrow arrays: Java murmur2 for keys, the stateless spread for nulls."""

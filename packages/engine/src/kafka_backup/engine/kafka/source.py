@@ -47,6 +47,9 @@ from kafka_backup.engine._native import KafkaClientError, NativeConsumer
 from kafka_backup.engine.config.backup import BackupConfig
 from kafka_backup.engine.errors import BackupError, ConfigError, WorkerIdInUseError
 from kafka_backup.engine.kafka.admin import client_config_error, translate
+from kafka_backup.engine.kafka.native_events import conf_value as _conf_value
+from kafka_backup.engine.kafka.native_events import kafka_error as _error
+from kafka_backup.engine.kafka.native_events import py_level as _py_level
 from kafka_backup.engine.kafka.outage import OutageGuard
 from kafka_backup.telemetry.logs import kafka_logger as client_logger
 
@@ -60,23 +63,6 @@ PARTITION_FETCH_BYTES = 256 * 1024
 allocated until every record of them is consumed, so memory grows with partitions times this."""
 FETCH_QUEUE_BACKOFF_MS = 20
 """How soon librdkafka fetches again after its prefetch queue was full (its default, 1000, leaves the consumer idle)."""
-_PY_LEVELS = {0: logging.CRITICAL, 1: logging.CRITICAL, 2: logging.CRITICAL, 3: logging.ERROR, 4: logging.WARNING}
-"""syslog levels of librdkafka's log lines as the logging levels confluent-kafka used (5, 6: INFO; 7: DEBUG)."""
-
-
-def _py_level(level: int) -> int:
-    return _PY_LEVELS.get(level, logging.INFO if level < 7 else logging.DEBUG)
-
-
-def _error(code: str, message: str, fatal: bool = False) -> KafkaError:
-    """librdkafka's error by its code name as confluent-kafka's KafkaError, so errors map exactly as they did."""
-    return KafkaError(getattr(KafkaError, code, KafkaError.UNKNOWN), message, fatal=fatal)
-
-
-def _conf_value(value: str | int | float | bool) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 @dataclass(frozen=True)

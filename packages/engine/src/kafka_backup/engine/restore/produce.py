@@ -12,6 +12,8 @@ Invariants kept here:
   segment's offset map is written. A map's presence proves its segment was fully acknowledged.
 - When resuming, the records a partition's stream already has in the target (``ResumePositions.skip``) are not
   produced again; their offsets go into the map as they are.
+- Records go to the sink as the decoded Arrow batch, target partitions as an Arrow array (``partitions_for`` in
+  Rust when repartitioning): no Python object per record on the common path, skips and offset maps column-wise.
 """
 
 from __future__ import annotations
@@ -23,19 +25,20 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
 from opentelemetry import trace
 
+from kafka_backup.engine._native import partitions_for
 from kafka_backup.engine.config.restore import RestoreConfig
 from kafka_backup.engine.errors import IntegrityError, KafkaOperationError
 from kafka_backup.engine.format.manifest import SegmentEntry
 from kafka_backup.engine.format.restore_state import OffsetMap, build_runs
-from kafka_backup.engine.format.segment import decode, header_lists, payload_bytes
+from kafka_backup.engine.format.segment import decode, payload_bytes
 from kafka_backup.engine.gcpace import GcPacer
-from kafka_backup.engine.kafka.partitioner import assign_partitions
 from kafka_backup.engine.kafka.sink import Sink
 from kafka_backup.engine.repository import Repository
 from kafka_backup.engine.restore.plan import TP, PartitionPlan, SegmentPlan
@@ -63,12 +66,27 @@ class _Pending:
 
     plan: PartitionPlan
     entry: SegmentEntry
-    sources: list[int]
-    partitions: list[int]
-    produced: list[bool]
-    skipped_targets: list[int]
-    """Target offsets of records found already written (for the map); -1 for records produced now."""
+    batch_id: int | None
+    """The sink's batch (None when nothing of the segment was produced)."""
+    sources: Any
+    """Source offsets (int64 array)."""
+    partitions: Any
+    """Target partition of every record (int32 array)."""
+    send: Any
+    """``partitions`` with -1 for the records found already written (int32 array)."""
+    skipped_targets: Any
+    """Target offsets of the records found already written, -1 elsewhere (int64 array); None when there are none."""
+    produced: int
+    skipped: int
     bytes: int
+
+
+def _one_batch(table: pa.Table) -> pa.RecordBatch:
+    """The table as one record batch (its chunks concatenated only when there are several)."""
+    batches = table.combine_chunks().to_batches()
+    if len(batches) == 1:
+        return batches[0]
+    return pa.RecordBatch.from_pylist([], schema=table.schema) if not batches else pa.concat_batches(batches)
 
 
 class SegmentProducer:
@@ -118,7 +136,7 @@ class SegmentProducer:
                     ahead = reader.submit(contextvars.copy_context().run, self._load_segment, following, its_segment)
                 item = self._produce_segment(p, s, table)
                 pending.append(item)
-                pending_records += item.produced.count(True)
+                pending_records += item.produced
                 if pending_records >= self.config.flush_records:
                     self._checkpoint(pending)
                     pending, pending_records = [], 0
@@ -141,57 +159,57 @@ class SegmentProducer:
             attributes={"backup_id": self.backup_id, "topic": p.source_topic, "partition": p.source_partition},
         ):
             self.summary.segments_read += 1
-            n = table.num_rows
-            sources: list[int] = table.column("offset").to_pylist()
-            keys: list[bytes | None] = table.column("key").to_pylist()
+            batch = _one_batch(table)
+            n = batch.num_rows
+            sources = batch.column("offset")
             if len(p.targets) > 1:
-                partitions = assign_partitions(keys, sources, p.source_partition, len(p.targets))
+                partitions = partitions_for(batch.column("key"), sources, p.source_partition, len(p.targets))
             else:
-                partitions = [p.targets[0]] * n
+                partitions = pa.repeat(pa.scalar(p.targets[0], pa.int32()), n)
             topic = p.target_topic
-            produced = [True] * n
-            skipped_targets = [-1] * n
-            skip, nxt = self._skip, self._next
-            send: Sequence[int] = range(n)
-            if any(skip[(topic, t)] > 0 for t in p.targets):  # resuming: records already in the target are skipped
-                for i in range(n):
-                    tp = (topic, partitions[i])
-                    if skip[tp] > 0:
-                        skip[tp] -= 1
-                        produced[i] = False
-                        skipped_targets[i] = nxt[tp]
-                        nxt[tp] += 1
-                send = [i for i in range(n) if produced[i]]
-            self.sink.produce_columns(
-                topic,
-                send,
-                partitions=partitions,
-                keys=keys,
-                values=table.column("value").to_pylist(),
-                # <= 0 (no timestamp) lets the producer stamp the current time
-                timestamps=pc.max_element_wise(table.column("timestamp"), 0).to_pylist(),
-                headers=header_lists(table.column("headers")),
-                sizes=pc.add(
-                    pc.fill_null(pc.binary_length(table.column("key")), 0),
-                    pc.fill_null(pc.binary_length(table.column("value")), 0),
-                ).to_pylist(),
-            )
+            send, skipped_targets, skipped = self._skip_written(topic, p.targets, partitions)
+            batch_id = self.sink.produce_batch(topic, batch, send) if n > skipped else None
             nbytes = payload_bytes(table) if n else 0
             self.tracker.segment_read(entry.records, n)
-            self.tracker.found_restored(produced.count(False))
-            return _Pending(p, entry, sources, partitions, produced, skipped_targets, nbytes)
+            self.tracker.found_restored(skipped)
+            return _Pending(
+                p, entry, batch_id, sources, partitions, send, skipped_targets, n - skipped, skipped, nbytes
+            )
+
+    def _skip_written(self, topic: str, targets: Sequence[int], partitions: Any) -> tuple[Any, Any, int]:
+        """Resuming: the first ``skip[tp]`` records of each target partition's stream are in the target already. Returns
+        the partitions with -1 for them, their target offsets (-1 elsewhere; None when none is skipped) and how many;
+        one column-wise step per target partition."""
+        skip, nxt = self._skip, self._next
+        todo = [t for t in dict.fromkeys(targets) if skip.get((topic, t), 0) > 0]
+        if not todo or not len(partitions):
+            return partitions, None, 0
+        send = partitions
+        skipped_targets = pa.repeat(pa.scalar(-1, pa.int64()), len(partitions))
+        total = 0
+        for t in todo:
+            tp = (topic, t)
+            mask = pc.equal(partitions, pa.scalar(t, pa.int32()))
+            k = min(skip[tp], pc.sum(mask).as_py() or 0)
+            if not k:
+                continue
+            rank = pc.cumulative_sum(pc.cast(mask, pa.int64()))  # 1, 2, ... over the rows of t
+            hit = pc.and_(mask, pc.less_equal(rank, k))
+            skipped_targets = pc.if_else(hit, pc.add(rank, nxt[tp] - 1), skipped_targets)
+            send = pc.if_else(hit, pa.scalar(-1, pa.int32()), send)
+            skip[tp] -= k
+            nxt[tp] += k
+            total += k
+        return send, (skipped_targets if total else None), total
 
     def _checkpoint(self, pending: list[_Pending]) -> None:
         """Flush; then write each segment's offset map in production order (the segment's commit point)."""
         acked = self.sink.flush()
-        cursor = dict.fromkeys(acked, 0)
         per_partition: dict[TP, int] = {}
         per_topic_bytes: dict[str, int] = {}
         for item in pending:
             topic = item.plan.target_topic
-            targets = self._contiguous_targets(item, acked, cursor, per_partition)
-            if targets is None:
-                targets = self._targets_one_by_one(item, acked, cursor, per_partition)
+            targets = self._targets(item, acked, per_partition)
             omap = OffsetMap(
                 source_topic=item.plan.source_topic,
                 source_partition=item.plan.source_partition,
@@ -200,64 +218,60 @@ class SegmentProducer:
                 runs=build_runs(item.sources, item.partitions, targets),
             )
             Repository(self.store).write_offset_map(self.backup_id, self.restore_id, omap)
-            produced = item.produced.count(True)
-            self.tracker.acknowledged(produced, item.bytes)
-            per_topic_bytes[topic] = per_topic_bytes.get(topic, 0) + (item.bytes if produced else 0)
+            self.tracker.acknowledged(item.produced, item.bytes)
+            per_topic_bytes[topic] = per_topic_bytes.get(topic, 0) + (item.bytes if item.produced else 0)
         for (topic, part), n in per_partition.items():
             self.metrics.restore_records_total.add(n, {**self.tracker.labels, "topic": topic, "partition": str(part)})
         for topic, nbytes in per_topic_bytes.items():
             self.metrics.restore_bytes_total.add(nbytes, {**self.tracker.labels, "topic": topic})
         self.tracker.report()
 
-    def _contiguous_targets(
-        self, item: _Pending, acked: dict[TP, list[int]], cursor: dict[TP, int], per_partition: dict[TP, int]
-    ) -> list[int] | None:
-        """The common case in one step: every record of the segment produced to one target partition and
-        acknowledged at the offsets right after the previous ones. Returns their target offsets (advancing
-        ``cursor``, the next expected offset and the counts), or None for the record-by-record path."""
-        n = len(item.partitions)
-        if not n or not all(item.produced) or item.partitions.count(item.partitions[0]) != n:
-            return None
-        tp = (item.plan.target_topic, item.partitions[0])
-        offsets = acked.get(tp)
-        start, at = self._next[tp], cursor.get(tp, 0)
-        expected = list(range(start, start + n))
-        if offsets is None or offsets[at : at + n] != expected:
-            return None
-        cursor[tp] = at + n
-        self._next[tp] = start + n
-        per_partition[tp] = per_partition.get(tp, 0) + n
-        return expected
-
-    def _targets_one_by_one(
-        self, item: _Pending, acked: dict[TP, list[int]], cursor: dict[TP, int], per_partition: dict[TP, int]
-    ) -> list[int]:
-        """Target offsets record by record: skipped records, several target partitions, or others writing too."""
+    def _targets(self, item: _Pending, acked: dict[int, Any], per_partition: dict[TP, int]) -> Any:
+        """The target offset of every record of the segment (int64 array): the acknowledged ones and those found
+        written. Checks, per target partition, that the acknowledged ones follow the expected next offset one by one
+        (else others wrote to the partition meanwhile: logged), advancing it and the counts."""
         topic = item.plan.target_topic
-        targets: list[int] = []
-        for i, part in enumerate(item.partitions):
+        if item.batch_id is None:
+            return item.skipped_targets if item.skipped_targets is not None else pa.array([], pa.int64())
+        offsets = acked.get(item.batch_id)
+        if offsets is None:
+            raise KafkaOperationError(f"missing delivery reports for {topic}")
+        produced_mask = None if item.skipped_targets is None else pc.not_equal(item.send, pa.scalar(-1, pa.int32()))
+        targets = offsets if produced_mask is None else pc.if_else(produced_mask, offsets, item.skipped_targets)
+        parts = item.plan.targets if len(item.plan.targets) == 1 else pc.unique(item.partitions).to_pylist()
+        for part in parts:
             tp = (topic, part)
-            if not item.produced[i]:
-                targets.append(item.skipped_targets[i])
+            if len(parts) == 1 and produced_mask is None:
+                acks = offsets
+            else:
+                mask = pc.equal(item.send, pa.scalar(part, pa.int32()))
+                acks = pc.filter(offsets, mask)
+            k = len(acks)
+            if not k:
                 continue
-            offsets = acked.get(tp)
-            if offsets is None or cursor[tp] >= len(offsets):
+            first, last = acks[0].as_py(), acks[k - 1].as_py()
+            if (pc.min(acks).as_py() or 0) < 0:
                 raise KafkaOperationError(f"missing delivery report for {topic}-{part}")
-            offset = offsets[cursor[tp]]
-            cursor[tp] += 1
+            if first == self._next[tp] and last - first == k - 1:  # offsets of one producer only grow
+                self._next[tp] = last + 1
+            else:
+                self._written_by_others(tp, acks.to_pylist())
+            per_partition[tp] = per_partition.get(tp, 0) + k
+        return targets
+
+    def _written_by_others(self, tp: TP, acks: list[int]) -> None:
+        """The acknowledged offsets of ``tp`` did not follow on one by one: one warning per gap (the rare path)."""
+        for offset in acks:
             if offset != self._next[tp]:
                 log.warning(
                     "target_partition_written_by_others",
                     restore_id=self.restore_id,
-                    topic=topic,
-                    partition=part,
+                    topic=tp[0],
+                    partition=tp[1],
                     expected=self._next[tp],
                     actual=offset,
                 )
             self._next[tp] = offset + 1
-            targets.append(offset)
-            per_partition[tp] = per_partition.get(tp, 0) + 1
-        return targets
 
 
 __all__ = ["PREFETCH_MAX_BYTES", "SegmentProducer", "production_order"]
