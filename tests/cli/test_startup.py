@@ -133,3 +133,17 @@ class TestCommandImports:
         assert "Records: 10\n" in stdout
         assert "pyarrow.parquet" in modules
         assert [m for m in modules if m.startswith("pyarrow.compute")] == []
+
+    def test_quiet_backup_asks_no_client_statistics(
+        self, kafka: KafkaEndpoint, topic_name: str, tmp_path: Path
+    ) -> None:
+        """A backup nobody observes (no metrics endpoint, file or OTLP) asks librdkafka for no statistics, so its
+        shutdown does not wait up to a statistics interval for a last report; one with a metrics file does."""
+        fill(kafka.bootstrap, DataSet(topic_name, 1, 10, 100))
+        config = tmp_path / "backup.yaml"
+        for backup_id, extra in (("quiet", []), ("observed", ["--metrics-output", str(tmp_path / "m.json")])):
+            body = backup_config(kafka.bootstrap, backup_id, tmp_path / "store", [topic_name])
+            config.write_text(json.dumps(body), encoding="utf-8")
+            stdout, modules = modules_loaded_by("backup", "--config", str(config), "--no-progress", *extra)
+            assert "Records: 10\n" in stdout
+            assert ("kafka_backup.telemetry.client_stats" in modules) == bool(extra)
