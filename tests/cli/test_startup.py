@@ -120,6 +120,20 @@ class TestCommandImports:
         assert loaded.isdisjoint({"fsspec", "yaml", "pyarrow", "confluent_kafka"})
         assert "opentelemetry.metrics" not in modules
 
+    @pytest.mark.parametrize("url", ["file://{root}", "{root}"])
+    def test_local_catalog_loads_no_pydantic(self, tmp_path: Path, url: str) -> None:
+        """``list`` and ``describe`` of a local store named on the command line build no pydantic model (a third of
+        their start-up): the URL is checked as the storage section's model checks it. A URL the checks refuse is
+        reported by the model, naming the flag."""
+        storage_url = url.format(root=tmp_path)
+        stdout, modules = modules_loaded_by("list", "--storage-url", storage_url)
+        assert stdout.strip() == f"no backups at {storage_url}"
+        assert [m for m in modules if m.split(".")[0] in ("pydantic", "pydantic_core")] == []
+        _, modules = modules_loaded_by("describe", "--storage-url", storage_url, "--backup-id", "b1")
+        assert [m for m in modules if m.split(".")[0] in ("pydantic", "pydantic_core")] == []
+        _, modules = modules_loaded_by("list", "--storage-url", f"file://user:secret@{tmp_path}")
+        assert "pydantic" in modules
+
     def test_backup_loads_no_compute_kernels(self, kafka: KafkaEndpoint, topic_name: str, tmp_path: Path) -> None:
         """A one-shot backup never imports ``pyarrow.compute`` (a third of pyarrow's import time): payload bytes come
         from the columns' offsets, the timestamp range from the segment's own statistics."""
