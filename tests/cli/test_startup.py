@@ -161,3 +161,22 @@ class TestCommandImports:
             stdout, modules = modules_loaded_by("backup", "--config", str(config), "--no-progress", *extra)
             assert "Records: 10\n" in stdout
             assert ("kafka_backup.telemetry.client_stats" in modules) == bool(extra)
+
+    def test_local_catalog_loads_no_structlog(self, kafka: KafkaEndpoint, topic_name: str, tmp_path: Path) -> None:
+        """``list`` and ``describe`` log nothing on their normal run, so they configure logging on its first record
+        (main.LOGGING_ON_FIRST_RECORD): structlog, asyncio and OpenTelemetry are not imported, also when they read
+        a real backup or report an expected error."""
+        fill(kafka.bootstrap, DataSet(topic_name, 1, 10, 100))
+        config = tmp_path / "backup.yaml"
+        body = backup_config(kafka.bootstrap, "b1", tmp_path / "store", [topic_name])
+        config.write_text(json.dumps(body), encoding="utf-8")
+        modules_loaded_by("backup", "--config", str(config), "--no-progress")
+        url = f"file://{tmp_path / 'store'}"
+        for args, expect in (
+            (["list", "--storage-url", url], "b1 "),
+            (["describe", "--storage-url", url, "--backup-id", "b1"], "Backup b1 (complete)"),
+            (["describe", "--storage-url", url, "--backup-id", "b2", "--json"], "BACKUP_NOT_FOUND"),
+        ):
+            stdout, modules = modules_loaded_by(*args)
+            assert expect in stdout
+            assert [m for m in modules if m.split(".")[0] in ("structlog", "asyncio", "opentelemetry")] == []

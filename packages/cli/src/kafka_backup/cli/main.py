@@ -128,14 +128,26 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+LOGGING_ON_FIRST_RECORD = frozenset({"list", "describe"})
+"""Commands whose normal run logs nothing and never through structlog (a test checks they do not import it): their
+logging is configured by the first record (``telemetry.deferred_logs``), not at start (structlog and asyncio are a
+tenth of their start-up). Their error path configures it before it logs."""
+
+
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(VERSION, prog_name="kafka-backup")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Back up Apache Kafka topics to object storage and restore them."""
-    from kafka_backup.telemetry import configure_logging  # noqa: PLC0415 - not on --help's path
-
     # logs go to stderr from the first line on, so stdout holds only results (--json stays parseable);
     # commands with a telemetry session re-configure with OTLP export when it is set up
+    if ctx.invoked_subcommand in LOGGING_ON_FIRST_RECORD:
+        from kafka_backup.telemetry.deferred_logs import configure_logging_on_first_record  # noqa: PLC0415
+
+        configure_logging_on_first_record()
+        return
+    from kafka_backup.telemetry import configure_logging  # noqa: PLC0415 - not on --help's path
+
     configure_logging()
 
 
