@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.metadata
 import json
 import os
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from engine.backup_helpers import backup_config
 from kafka_backup.cli import help_doc
@@ -180,3 +182,37 @@ class TestCommandImports:
             stdout, modules = modules_loaded_by(*args)
             assert expect in stdout
             assert [m for m in modules if m.split(".")[0] in ("structlog", "asyncio", "opentelemetry")] == []
+
+
+FREEZE_PROBE = """
+import gc, sys
+from kafka_backup.cli.{module} import main
+sys.argv = ["kafka-backup", "list", "--storage-url", sys.argv[1]]
+try:
+    main()
+except SystemExit:
+    pass
+print(gc.get_freeze_count())
+"""
+
+
+class TestFrozenHeap:
+    def test_console_script_freezes_its_heap(self, tmp_path: Path) -> None:
+        """The console script freezes the heap (``gc.freeze``) once its command is imported and when it returns,
+        so no collection traverses the modules again; a caller of the click group (a test, a library) is left
+        alone."""
+        for module in ("entry", "main"):
+            code = FREEZE_PROBE.replace("{module}", module)
+            done = subprocess.run(
+                [sys.executable, "-c", code, f"file://{tmp_path}"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            )
+            assert done.stdout.splitlines()[0] == f"no backups at file://{tmp_path}"
+            assert int(done.stdout.splitlines()[-1]) > 10_000  # objects in the permanent generation
+        before = gc.get_freeze_count()
+        result = CliRunner().invoke(cli, ["list", "--storage-url", f"file://{tmp_path}"])
+        assert result.exit_code == 0, result.output
+        assert gc.get_freeze_count() == before

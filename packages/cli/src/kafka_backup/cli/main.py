@@ -8,6 +8,7 @@ the summaries match the commands' own help.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from typing import Any, NamedTuple
@@ -145,11 +146,28 @@ def cli(ctx: click.Context) -> None:
         from kafka_backup.telemetry.deferred_logs import configure_logging_on_first_record  # noqa: PLC0415
 
         configure_logging_on_first_record()
-        return
-    from kafka_backup.telemetry import configure_logging  # noqa: PLC0415 - not on --help's path
+    else:
+        from kafka_backup.telemetry import configure_logging  # noqa: PLC0415 - not on --help's path
 
-    configure_logging()
+        configure_logging()
+    if _PROCESS["own"]:
+        # click imported the command before this callback: what is on the heap now are modules that live until
+        # exit, so no collection should traverse them again
+        gc.freeze()
+
+
+_PROCESS = {"own": False}
+"""Whether the running process is the console script's own (:func:`main`), not a caller of :data:`cli` (tests)."""
 
 
 def main() -> None:
-    cli()
+    """The console script. Its heap is frozen (``gc.freeze``) once the command is imported and again when it
+    returns: the modules (pydantic's schemas, pyarrow, the OpenTelemetry API) would otherwise be traversed by every
+    full collection of a run and by the collections at interpreter exit, 0.1 s of CPU of a short backup. Nothing
+    is skipped: refcounting still frees every object, atexit handlers run, and objects made during the run are
+    collected as usual; only a reference cycle made before a freeze is not collected (at exit, none is needed)."""
+    _PROCESS["own"] = True
+    try:
+        cli()
+    finally:
+        gc.freeze()
