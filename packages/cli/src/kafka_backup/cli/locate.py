@@ -17,10 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from kafka_backup.engine.config.ids import id_problem
-from kafka_backup.engine.errors import ConfigError
-from kafka_backup.engine.store import open_store
-from kafka_backup.engine.store.options import check_url, credential_values, reject_url_credentials
+from kafka_backup.engine import ConfigError, id_problem
+from kafka_backup.engine.store import check_url, credential_values, open_store, reject_url_credentials
 from kafka_backup.telemetry import register_secret
 
 if TYPE_CHECKING:

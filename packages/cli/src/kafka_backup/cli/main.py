@@ -143,7 +143,7 @@ def cli(ctx: click.Context) -> None:
     # logs go to stderr from the first line on, so stdout holds only results (--json stays parseable);
     # commands with a telemetry session re-configure with OTLP export when it is set up
     if ctx.invoked_subcommand in LOGGING_ON_FIRST_RECORD:
-        from kafka_backup.telemetry.deferred_logs import configure_logging_on_first_record  # noqa: PLC0415
+        from kafka_backup.telemetry import configure_logging_on_first_record  # noqa: PLC0415
 
         configure_logging_on_first_record()
     else:

@@ -9,7 +9,8 @@ along. Output, levels and redaction are unchanged.
 What the stand-in cannot see is a structlog call: a command that defers must not log through structlog unless it
 calls :func:`ensure_logging` first (the CLI's error path does). Logging is configured at once when the settings
 have a problem (``configure_logging`` warns about it on the spot) or when the pipeline's module is already loaded
-(a second command in one process: nothing to save).
+(a second command in one process: nothing to save). Any ``configure_logging`` call takes the stand-in off, and with
+it the pending configuration.
 """
 
 from __future__ import annotations
@@ -20,23 +21,26 @@ import sys
 import threading
 from collections.abc import Mapping
 
-from kafka_backup.telemetry.log_settings import read_log_settings
+from kafka_backup.telemetry.log_settings import STAND_IN, read_log_settings, remove_stand_ins
 
-__all__ = ["configure_logging_on_first_record", "ensure_logging", "remove_stand_ins"]
+__all__ = ["configure_logging_on_first_record", "ensure_logging"]
 
 _LOGS_MODULE = "kafka_backup.telemetry.logs"
 _lock = threading.RLock()
-_deferred: list[Mapping[str, str]] = []
-"""The environment a deferred configuration will read (empty when none is pending)."""
 
 
 class _StandIn(logging.Handler):
     """The root handler until logging is configured: the first record configures it and is handed on."""
 
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        super().__init__()
+        self.environ = environ
+        setattr(self, STAND_IN, True)
+
     def handle(self, record: logging.LogRecord) -> bool:
         ensure_logging()
         for handler in logging.getLogger().handlers:
-            if not isinstance(handler, _StandIn) and record.levelno >= handler.level:
+            if not getattr(handler, STAND_IN, False) and record.levelno >= handler.level:
                 handler.handle(record)
         return True
 
@@ -56,28 +60,19 @@ def configure_logging_on_first_record(environ: Mapping[str, str] | None = None) 
     root = logging.getLogger()
     with _lock:
         remove_stand_ins(root)
-        _deferred.append(env)
-        root.addHandler(_StandIn())
+        root.addHandler(_StandIn(env))
     root.setLevel(settings.root_level)
     for name, value in settings.levels.items():
         logging.getLogger(name).setLevel(value)
 
 
 def ensure_logging() -> None:
-    """Run the deferred ``configure_logging``, if one is pending; then every logger, structlog's too, is set up."""
+    """Run the pending ``configure_logging``, if a stand-in is installed; then every logger, structlog's too, is set
+    up (a no-op when logging was configured otherwise)."""
     with _lock:
-        if not _deferred:
+        pending = [h for h in logging.getLogger().handlers if isinstance(h, _StandIn)]
+        if not pending:
             return
-        env = _deferred.pop()
         from kafka_backup.telemetry.logs import configure_logging  # noqa: PLC0415 - the point of this module
 
-        configure_logging(environ=env)
-
-
-def remove_stand_ins(root: logging.Logger) -> None:
-    """Take the stand-in off ``root`` and drop a pending configuration: ``configure_logging`` calls this as it
-    installs the real handlers, so a later :func:`ensure_logging` does not replace them."""
-    with _lock:
-        _deferred.clear()
-        for handler in [h for h in root.handlers if isinstance(h, _StandIn)]:
-            root.removeHandler(handler)
+        configure_logging(environ=pending[0].environ)  # takes the stand-in off

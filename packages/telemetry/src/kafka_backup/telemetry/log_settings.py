@@ -12,7 +12,11 @@ from typing import NamedTuple
 
 from kafka_backup.telemetry import env as names
 
-__all__ = ["LEVELS", "LogFormat", "LogSettings", "parse_levels", "read_log_settings"]
+__all__ = ["LEVELS", "STAND_IN", "LogFormat", "LogSettings", "parse_levels", "read_log_settings", "remove_stand_ins"]
+
+STAND_IN = "kafka_backup_stand_in"
+"""Attribute set on :mod:`.deferred_logs`'s stand-in handler: ``configure_logging`` takes such handlers off the root
+logger (by this mark, so that :mod:`.logs` need not import the module that imports it)."""
 
 LEVELS = {
     "trace": logging.DEBUG,
@@ -81,3 +85,10 @@ def read_log_settings(env: Mapping[str, str], fmt: str | None = None, level: str
         level if level is not None else env.get(names.KAFKA_BACKUP_LOG_LEVEL, "info")
     )
     return LogSettings(log_format, root_level, levels, problems + level_problems)
+
+
+def remove_stand_ins(root: logging.Logger) -> None:
+    """Take a deferred configuration's stand-in handler off ``root`` (``configure_logging`` does as it installs the
+    real handlers; with it goes the pending configuration)."""
+    for handler in [h for h in root.handlers if getattr(h, STAND_IN, False)]:
+        root.removeHandler(handler)

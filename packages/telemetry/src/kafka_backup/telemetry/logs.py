@@ -29,8 +29,7 @@ import structlog
 from opentelemetry import trace
 from structlog.typing import EventDict, Processor
 
-from kafka_backup.telemetry.deferred_logs import remove_stand_ins
-from kafka_backup.telemetry.log_settings import LogFormat, parse_levels, read_log_settings
+from kafka_backup.telemetry.log_settings import LogFormat, parse_levels, read_log_settings, remove_stand_ins
 from kafka_backup.telemetry.redact import Redactor, default_redactor
 from kafka_backup.telemetry.repeats import RepeatFilter, flush_repeats
 
