@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.metadata
 import json
 import os
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from engine.backup_helpers import backup_config
 from kafka_backup.cli import help_doc
@@ -120,6 +122,20 @@ class TestCommandImports:
         assert loaded.isdisjoint({"fsspec", "yaml", "pyarrow", "confluent_kafka"})
         assert "opentelemetry.metrics" not in modules
 
+    @pytest.mark.parametrize("url", ["file://{root}", "{root}"])
+    def test_local_catalog_loads_no_pydantic(self, tmp_path: Path, url: str) -> None:
+        """``list`` and ``describe`` of a local store named on the command line build no pydantic model (a third of
+        their start-up): the URL is checked as the storage section's model checks it. A URL the checks refuse is
+        reported by the model, naming the flag."""
+        storage_url = url.format(root=tmp_path)
+        stdout, modules = modules_loaded_by("list", "--storage-url", storage_url)
+        assert stdout.strip() == f"no backups at {storage_url}"
+        assert [m for m in modules if m.split(".")[0] in ("pydantic", "pydantic_core")] == []
+        _, modules = modules_loaded_by("describe", "--storage-url", storage_url, "--backup-id", "b1")
+        assert [m for m in modules if m.split(".")[0] in ("pydantic", "pydantic_core")] == []
+        _, modules = modules_loaded_by("list", "--storage-url", f"file://user:secret@{tmp_path}")
+        assert "pydantic" in modules
+
     def test_backup_loads_no_compute_kernels(self, kafka: KafkaEndpoint, topic_name: str, tmp_path: Path) -> None:
         """A one-shot backup never imports ``pyarrow.compute`` (a third of pyarrow's import time): payload bytes come
         from the columns' offsets, the timestamp range from the segment's own statistics."""
@@ -133,3 +149,70 @@ class TestCommandImports:
         assert "Records: 10\n" in stdout
         assert "pyarrow.parquet" in modules
         assert [m for m in modules if m.startswith("pyarrow.compute")] == []
+
+    def test_quiet_backup_asks_no_client_statistics(
+        self, kafka: KafkaEndpoint, topic_name: str, tmp_path: Path
+    ) -> None:
+        """A backup nobody observes (no metrics endpoint, file or OTLP) asks librdkafka for no statistics, so its
+        shutdown does not wait up to a statistics interval for a last report; one with a metrics file does."""
+        fill(kafka.bootstrap, DataSet(topic_name, 1, 10, 100))
+        config = tmp_path / "backup.yaml"
+        for backup_id, extra in (("quiet", []), ("observed", ["--metrics-output", str(tmp_path / "m.json")])):
+            body = backup_config(kafka.bootstrap, backup_id, tmp_path / "store", [topic_name])
+            config.write_text(json.dumps(body), encoding="utf-8")
+            stdout, modules = modules_loaded_by("backup", "--config", str(config), "--no-progress", *extra)
+            assert "Records: 10\n" in stdout
+            assert ("kafka_backup.telemetry.client_stats" in modules) == bool(extra)
+
+    def test_local_catalog_loads_no_structlog(self, kafka: KafkaEndpoint, topic_name: str, tmp_path: Path) -> None:
+        """``list`` and ``describe`` log nothing on their normal run, so they configure logging on its first record
+        (main.LOGGING_ON_FIRST_RECORD): structlog, asyncio and OpenTelemetry are not imported, also when they read
+        a real backup or report an expected error."""
+        fill(kafka.bootstrap, DataSet(topic_name, 1, 10, 100))
+        config = tmp_path / "backup.yaml"
+        body = backup_config(kafka.bootstrap, "b1", tmp_path / "store", [topic_name])
+        config.write_text(json.dumps(body), encoding="utf-8")
+        modules_loaded_by("backup", "--config", str(config), "--no-progress")
+        url = f"file://{tmp_path / 'store'}"
+        for args, expect in (
+            (["list", "--storage-url", url], "b1 "),
+            (["describe", "--storage-url", url, "--backup-id", "b1"], "Backup b1 (complete)"),
+            (["describe", "--storage-url", url, "--backup-id", "b2", "--json"], "BACKUP_NOT_FOUND"),
+        ):
+            stdout, modules = modules_loaded_by(*args)
+            assert expect in stdout
+            assert [m for m in modules if m.split(".")[0] in ("structlog", "asyncio", "opentelemetry")] == []
+
+
+FREEZE_PROBE = """
+import gc, sys
+from kafka_backup.cli.{module} import main
+sys.argv = ["kafka-backup", "list", "--storage-url", sys.argv[1]]
+try:
+    main()
+except SystemExit:
+    pass
+print(gc.get_freeze_count())
+"""
+
+
+class TestFrozenHeap:
+    def test_console_script_freezes_its_heap(self, tmp_path: Path) -> None:
+        """The console script freezes the heap (``gc.freeze``) once its command is imported and when it returns,
+        so no collection traverses the modules again; a caller of the click group (a test, a library) is left
+        alone."""
+        for module in ("entry", "main"):
+            code = FREEZE_PROBE.replace("{module}", module)
+            done = subprocess.run(
+                [sys.executable, "-c", code, f"file://{tmp_path}"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            )
+            assert done.stdout.splitlines()[0] == f"no backups at file://{tmp_path}"
+            assert int(done.stdout.splitlines()[-1]) > 10_000  # objects in the permanent generation
+        before = gc.get_freeze_count()
+        result = CliRunner().invoke(cli, ["list", "--storage-url", f"file://{tmp_path}"])
+        assert result.exit_code == 0, result.output
+        assert gc.get_freeze_count() == before

@@ -14,7 +14,8 @@ class TestPublicApi:
                 "CATALOG", "ClientStats", "Family", "Kind", "LagTracker", "LogFormat", "LoggingConfig", "Metrics",
                 "MetricsFileError", "MetricsServer", "MetricsServerError", "ObservedValues", "QuietTelemetry",
                 "ReadinessCheck", "Redactor", "Telemetry", "TelemetryConfigError", "TelemetryError",
-                "TelemetrySettings", "active", "configure_logging", "default_redactor", "family", "get_logger",
+                "TelemetrySettings", "active", "configure_logging", "configure_logging_on_first_record",
+                "default_redactor", "ensure_logging", "family", "get_logger",
                 "kafka_logger", "librdkafka_config", "metrics_json", "quiet_setup", "register_secret",
                 "serve_metrics", "setup", "shutdown", "write_metrics_file",
             ]

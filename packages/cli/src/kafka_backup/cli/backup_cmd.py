@@ -23,7 +23,7 @@ from kafka_backup.engine import (
     load_config,
     summary_json,
 )
-from kafka_backup.telemetry import ClientStats, kafka_logger
+from kafka_backup.telemetry import QuietTelemetry, kafka_logger
 
 
 def install_stop_handlers(stop: threading.Event) -> None:
@@ -68,11 +68,18 @@ def _run(
         "storage": lambda: bool(holder) and Repository(holder[0].store).has_backup(config.backup_id),
     }
     with telemetry_session(metrics, secrets=config.secrets(), checks=checks, config_endpoint=endpoint) as telemetry:
+        # librdkafka's statistics feed only the client metrics: a quiet run (no endpoint, file or OTLP) has no reader
+        # for them, so it asks for none, and its shutdown does not wait for a last report (0.5 s of a short run)
+        stats_cb = None
+        if not isinstance(telemetry, QuietTelemetry):
+            from kafka_backup.telemetry import ClientStats  # noqa: PLC0415 - only a run with a metrics reader
+
+            stats_cb = ClientStats(telemetry.metrics).callback
         run = BackupRun(
             config,
             metrics=telemetry.metrics,
             stop=stop,
-            stats_cb=ClientStats(telemetry.metrics).callback,
+            stats_cb=stats_cb,
             kafka_logger=kafka_logger("backup"),
             on_progress=None if bar is None else functools.partial(show_backup_progress, bar),
         )

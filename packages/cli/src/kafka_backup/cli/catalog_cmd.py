@@ -34,7 +34,7 @@ def list_cmd(config_path: Path | None, storage_url: str | None, backup_id: str |
         click.echo(json.dumps([b.to_dict() for b in backups]))
         return
     if not backups:
-        click.echo(f"no backups at {located.storage.url}")
+        click.echo(f"no backups at {located.url}")
         return
     click.echo(f"{'BACKUP':<32} {'STATUS':<12} {'CREATED':<25} {'TOPICS':>6} {'OBJECTS':>8} {'SIZE':>10}")
     for b in backups:

@@ -63,6 +63,9 @@ def _report_any(exc: Exception, *, as_json: bool) -> int:
         return code
     import structlog  # noqa: PLC0415
 
+    from kafka_backup.telemetry import ensure_logging  # noqa: PLC0415
+
+    ensure_logging()  # a command that configures logging on its first record has not yet (main.py)
     structlog.get_logger("kafka_backup.cli").exception("internal_error", exc_info=exc)
     hint = "a bug: please report it with the log above"
     emit_error("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}", hint, EXIT_FAILED, as_json=as_json)

@@ -33,8 +33,9 @@ if TYPE_CHECKING:
     from kafka_backup.engine.catalog.validate import validate_backup
     from kafka_backup.engine.config.backup import BackupConfig
     from kafka_backup.engine.config.base import expand_env, load_config, load_yaml, parse_config
+    from kafka_backup.engine.config.ids import id_problem
     from kafka_backup.engine.config.kafka import KafkaConfig
-    from kafka_backup.engine.config.names import compile_patterns, id_problem
+    from kafka_backup.engine.config.names import compile_patterns
     from kafka_backup.engine.config.restore import RestoreConfig
     from kafka_backup.engine.config.storage import StorageConfig
     from kafka_backup.engine.drill.config import DrillConfig
@@ -64,7 +65,8 @@ _MODULE_OF = {
     **dict.fromkeys(["expand_env", "load_config", "load_yaml", "parse_config"], "config.base"),
     "KafkaConfig": "config.kafka",
     "StorageConfig": "config.storage",
-    **dict.fromkeys(["compile_patterns", "id_problem"], "config.names"),
+    "compile_patterns": "config.names",
+    "id_problem": "config.ids",
     "RestoreConfig": "config.restore",
     # errors (each carries its stable code, hint and exit code)
     **dict.fromkeys(["BackupError", "ConfigError", "StorageError"], "errors"),

@@ -18,6 +18,7 @@ from kafka_backup.telemetry.lazy import lazy_exports
 if TYPE_CHECKING:
     from kafka_backup.telemetry.catalog import CATALOG, Family, Kind, Metrics, family
     from kafka_backup.telemetry.client_stats import ClientStats, librdkafka_config
+    from kafka_backup.telemetry.deferred_logs import configure_logging_on_first_record, ensure_logging
     from kafka_backup.telemetry.errors import (
         MetricsFileError,
         MetricsServerError,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 _MODULE_OF = {
     **dict.fromkeys(["CATALOG", "Family", "Kind", "Metrics", "family"], "catalog"),
     **dict.fromkeys(["ClientStats", "librdkafka_config"], "client_stats"),
+    **dict.fromkeys(["configure_logging_on_first_record", "ensure_logging"], "deferred_logs"),
     **dict.fromkeys(["MetricsFileError", "MetricsServerError", "TelemetryConfigError", "TelemetryError"], "errors"),
     **dict.fromkeys(["metrics_json", "write_metrics_file"], "export_file"),
     **dict.fromkeys(["LogFormat", "LoggingConfig", "configure_logging", "get_logger", "kafka_logger"], "logs"),
@@ -73,7 +75,9 @@ __all__ = [
     "TelemetrySettings",
     "active",
     "configure_logging",
+    "configure_logging_on_first_record",
     "default_redactor",
+    "ensure_logging",
     "family",
     "get_logger",
     "kafka_logger",

@@ -23,14 +23,13 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any
 
 import structlog
 from opentelemetry import trace
 from structlog.typing import EventDict, Processor
 
-from kafka_backup.telemetry import env as names
+from kafka_backup.telemetry.log_settings import LogFormat, parse_levels, read_log_settings, remove_stand_ins
 from kafka_backup.telemetry.redact import Redactor, default_redactor
 from kafka_backup.telemetry.repeats import RepeatFilter, flush_repeats
 
@@ -53,25 +52,6 @@ __all__ = [
 KAFKA_LOGGER_NAME = "kafka"
 """Logger librdkafka's lines go to; ``KAFKA_BACKUP_LOG_LEVEL=info,kafka=debug`` shows them at debug."""
 
-_LEVELS = {
-    "trace": logging.DEBUG,
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-    "critical": logging.CRITICAL,
-    "off": logging.CRITICAL + 10,
-}
-
-
-# Keys the text/JSON lines show as columns but that OTLP carries in its own fields.
-class LogFormat(StrEnum):
-    """``KAFKA_BACKUP_LOG_FORMAT`` values."""
-
-    TEXT = "text"
-    JSON = "json"
-
 
 @dataclass(frozen=True)
 class LoggingConfig:
@@ -83,30 +63,6 @@ class LoggingConfig:
     redactor: Redactor
     handlers: tuple[logging.Handler, ...] = field(repr=False)
     problems: tuple[str, ...] = ()
-
-
-def parse_levels(spec: str) -> tuple[int, dict[str, int], list[str]]:
-    """Parse ``info,kafka=debug,kafka_backup.engine=warning`` into a root level, per-logger levels and problems."""
-    root = logging.INFO
-    levels: dict[str, int] = {}
-    problems: list[str] = []
-    for raw in spec.split(","):
-        directive = raw.strip()
-        if not directive:
-            continue
-        name, sep, level_name = directive.rpartition("=")
-        level = _LEVELS.get(level_name.strip().lower())
-        if level is None:
-            problems.append(
-                f"{names.KAFKA_BACKUP_LOG_LEVEL}: unknown level {level_name!r} in {directive!r} "
-                f"(use one of {', '.join(_LEVELS)})"
-            )
-            continue
-        if sep:
-            levels[name.strip()] = level
-        else:
-            root = level
-    return root, levels, problems
 
 
 def add_trace_context(_logger: object, _method: str, event_dict: EventDict) -> EventDict:
@@ -155,18 +111,7 @@ def configure_logging(
     """
     env = os.environ if environ is None else environ
     redactor = redactor if redactor is not None else default_redactor()
-    problems: list[str] = []
-
-    raw_format = (fmt if fmt is not None else env.get(names.KAFKA_BACKUP_LOG_FORMAT, "")).strip().lower()
-    try:
-        log_format = LogFormat(raw_format or LogFormat.TEXT.value)
-    except ValueError:
-        problems.append(f"{names.KAFKA_BACKUP_LOG_FORMAT}={raw_format!r} is not text or json; using text")
-        log_format = LogFormat.TEXT
-    root_level, levels, level_problems = parse_levels(
-        level if level is not None else env.get(names.KAFKA_BACKUP_LOG_LEVEL, "info")
-    )
-    problems += level_problems
+    log_format, root_level, levels, problems = read_log_settings(env, fmt, level)
 
     shared = _shared_chain(redactor)
     output = stream if stream is not None else sys.stderr
@@ -190,6 +135,7 @@ def configure_logging(
         handlers.append(OtlpLogHandler(logger_provider, shared))
 
     root = logging.getLogger()
+    remove_stand_ins(root)
     for handler in _installed:
         root.removeHandler(handler)
     for name in _levelled:
@@ -219,6 +165,7 @@ def reset_logging() -> None:
     """Remove what ``configure_logging`` installed (handlers, logger levels, structlog config); for tests."""
     flush_repeats()
     root = logging.getLogger()
+    remove_stand_ins(root)
     for handler in _installed:
         root.removeHandler(handler)
         handler.close()

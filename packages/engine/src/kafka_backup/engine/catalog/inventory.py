@@ -23,9 +23,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-
-import structlog
+from typing import TYPE_CHECKING, Any
 
 from kafka_backup.engine.catalog.completeness import assess
 from kafka_backup.engine.errors import ConfigError, IntegrityError
@@ -34,9 +32,20 @@ from kafka_backup.engine.format.manifest import BackupManifest, now_ms
 from kafka_backup.engine.repository import Repository
 from kafka_backup.engine.store import Store
 
-log = structlog.get_logger(__name__)
+if TYPE_CHECKING:
+    import structlog
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def _log() -> structlog.stdlib.BoundLogger:
+    """This module's logger; structlog is imported when prune logs, not with ``list``, which logs nothing (and
+    configures logging only on its first record: see ``kafka_backup.cli.main``)."""
+    import structlog  # noqa: PLC0415
+
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(__name__)
+    return logger
 
 
 def iso_ms(ms: int | None) -> str:
@@ -349,7 +358,7 @@ def execute_prune(store: Store, plan: PrunePlan) -> int:
         for key in plan.objects.get(backup_id, []):
             store.delete(key)
             deleted += 1
-        log.info(
+        _log().info(
             "backup_pruned",
             backup_id=backup_id,
             objects=len(plan.objects.get(backup_id, [])),
@@ -359,5 +368,5 @@ def execute_prune(store: Store, plan: PrunePlan) -> int:
         store.delete(key)
         deleted += 1
     if plan.orphans:
-        log.info("orphans_pruned", objects=len(plan.orphans))
+        _log().info("orphans_pruned", objects=len(plan.orphans))
     return deleted

@@ -17,13 +17,12 @@ from typing import Annotated
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
+from kafka_backup.engine.config.ids import ID_PATTERN, id_problem
 from kafka_backup.engine.errors import ConfigError
 
 TOPIC_MAX_LENGTH = 249
 """Kafka's limit on a topic name's length."""
 _TOPIC_CHARS = re.compile(r"[a-zA-Z0-9._-]+")
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-"""Backup and restore ids: they name storage prefixes, so no '/', no '..' path segments."""
 _PATTERN_HINT = "fix the regex after 're:', or write a glob such as 'orders.*'"
 
 
@@ -39,13 +38,6 @@ def topic_name_problem(name: str) -> str | None:
         bad = "".join(sorted({c for c in name if not _TOPIC_CHARS.fullmatch(c)}))
         return f"topic name {name!r} contains {bad!r}: Kafka allows only letters, digits, '.', '_' and '-'"
     return None
-
-
-def id_problem(value: str, what: str) -> str | None:
-    """Why ``value`` cannot name a backup or restore (it becomes a storage key prefix), or None when it can."""
-    if ID_PATTERN.fullmatch(value):
-        return None
-    return f"{what} {value!r} is not 1-128 letters, digits, '.', '_' or '-' starting with a letter or digit"
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from kafka_backup.engine.errors import BucketNotFoundError, PreconditionFailedError, StorageError
 from kafka_backup.engine.store.base import Backend, ObjectInfo, Operation, Store, StoreLayer, Version
-from kafka_backup.engine.store.options import StorageSettings, backend_of, storage_options
+from kafka_backup.engine.store.options import (
+    StorageSettings,
+    backend_of,
+    check_url,
+    credential_values,
+    reject_url_credentials,
+    storage_options,
+)
 from kafka_backup.engine.store.retrying import ACTIONS, RetryingStore, RetryPolicy
 
 if TYPE_CHECKING:
@@ -38,7 +45,10 @@ __all__ = [
     "StoreLayer",
     "Version",
     "backend_of",
+    "check_url",
+    "credential_values",
     "open_store",
+    "reject_url_credentials",
     "storage_options",
 ]
 

@@ -16,13 +16,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
-
-from pydantic import TypeAdapter, ValidationError
 
 from kafka_backup.engine.errors import ConfigError, StorageError
 from kafka_backup.engine.store.base import Backend
+
+if TYPE_CHECKING:
+    # pydantic checks settings only when there are some: opening a local store imports no pydantic
+    from pydantic import TypeAdapter
 
 S3_DEFAULT_REGION = "us-east-1"
 """Region used with a custom endpoint when none is configured; S3-compatible servers (MinIO, Ceph) accept it."""
@@ -121,6 +123,8 @@ class StorageSettings:
             raise ConfigError(
                 f"unknown storage setting(s): {', '.join(unknown)}", hint=f"known settings: {', '.join(sorted(known))}"
             )
+        from pydantic import ValidationError  # noqa: PLC0415 - see the TYPE_CHECKING import
+
         try:
             settings: StorageSettings = _settings_adapter().validate_python(dict(data))
         except ValidationError as exc:
@@ -201,6 +205,8 @@ def reject_url_credentials(url: str) -> None:
 
 @cache
 def _settings_adapter() -> TypeAdapter[StorageSettings]:
+    from pydantic import TypeAdapter  # noqa: PLC0415 - see the TYPE_CHECKING import
+
     return TypeAdapter(StorageSettings)
 
 
