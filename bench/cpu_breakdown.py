@@ -14,14 +14,16 @@ does, at ``--scale``), each stage is measured in isolation with the code the bac
    ``segment.encode``'s bytes) but ``compression="none"``, of the segments stage 1 cut;
 3. **zstd-1**: the same encode at the current settings minus stage 2;
 4. **SHA-256** (``hashlib``) of the encoded bytes;
-5. the rest of ``segment.encode`` (the whole call minus the zstd encode and the hash: the copy out of the Arrow
-   buffer, the footer read for the timestamp range, ``payload_bytes``) and the store write
-   (``LocalStore.put`` of every segment: temporary file, fsync, rename);
+5. the rest of ``segment.encode``, step for step (the copy out of the Arrow buffer, the footer read for the
+   timestamp range, ``payload_bytes``, first and last offsets) and the store write (``LocalStore.put`` of every
+   segment: temporary file, fsync, rename);
 6. **the full backup**: ``kafka-backup backup --json`` of the same topic as ``make bench`` runs it (one process,
-   ``wait4``: start-up included), and the same backup of a 1,000-record topic (the fixed cost: imports, config,
-   metadata, group join, manifests, the final client statistics). What the full backup costs beyond the sum of the
-   stages and the fixed cost is the commit protocol (manifests, Kafka offsets), telemetry, the encoder hand-off
-   and what running the stages together costs (two busy threads on a 2-core machine shared with the broker).
+   ``wait4``: start-up included); the same with ``OTEL_SDK_DISABLED=true`` (the difference is telemetry); and the
+   backup of a 1,000-record topic (the fixed cost: imports, config, metadata, group join, manifests, the final
+   client statistics). What the full backup costs beyond the stages, telemetry and the fixed cost is the commit
+   protocol (manifests, Kafka offsets), the per-batch Python of ``backup/ingest.py`` beyond what stage 1 does, the
+   encoder hand-off, and what running it all at once costs (two busy threads on a 2-core machine shared with the
+   broker).
 
 The floor: ``kcat -C -e -o beginning`` of the topic into ``/dev/null`` (the format ``make bench`` uses), and the
 compressed dump ``kcat -C | zstd -1`` (bench's own peer), each one child process measured by ``wait4``.
@@ -48,6 +50,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import structlog
 
 from bench import parquet_choices as pqc
@@ -55,7 +58,7 @@ from bench.__main__ import broker
 from bench.__main__ import data_sets as bench_data_sets
 from bench.cases import base_env
 from bench.measure import run
-from bench.tools import backup_config, kcat_zstd_dump, ours_backup
+from bench.tools import TELEMETRY_OFF, backup_config, kcat_zstd_dump, ours_backup
 from kafka_backup.engine.backup.commit import MAX_BUFFERED_BYTES
 from kafka_backup.engine.config.backup import BackupConfig
 from kafka_backup.engine.format import segment
@@ -168,16 +171,24 @@ def _with_metadata(tables: list[pa.Table], topic: str) -> list[pa.Table]:
     return [t.replace_schema_metadata(pqc.metadata(t, topic)) for t in tables]
 
 
-def _encode(table: pa.Table, topic: str) -> segment.EncodedSegment:
-    offsets = table.column("offset")
-    return segment.encode(
-        table,
-        topic=topic,
-        partition=table.column("partition")[0].as_py(),
-        start_offset=offsets[0].as_py(),
-        end_offset=offsets[-1].as_py() + 1,
-        codec="zstd",
-        level=1,
+_TIMESTAMP = segment.SCHEMA.get_field_index("timestamp")
+
+
+def _rest_of_encode(table: pa.Table, buffer: pa.Buffer) -> object:
+    """What ``segment.encode`` does besides ``pq.write_table`` and the hash, step for step: the copy out of the Arrow
+    buffer, the footer read for the timestamp range, ``payload_bytes``, the first and last offset and timestamp."""
+    data = buffer.to_pybytes()
+    stats = pq.read_metadata(pa.BufferReader(buffer)).row_group(0).column(_TIMESTAMP).statistics
+    offsets, ts = table.column("offset"), table.column("timestamp")
+    return (
+        len(data),
+        stats.min,
+        stats.max,
+        segment.payload_bytes(table),
+        offsets[0].as_py(),
+        offsets[-1].as_py(),
+        ts[0].as_py(),
+        ts[-1].as_py(),
     )
 
 
@@ -186,13 +197,14 @@ def segment_stages(tables: list[pa.Table], topic: str, store_root: Path) -> dict
     alone); the zstd encode's bytes are checked to be ``segment.encode``'s."""
     tables = _with_metadata(tables, topic)
     pqc.check_current_is_encode(tables[0], topic)
-    blobs = [pqc.write(t, pqc.CURRENT).to_pybytes() for t in tables]
+    buffers = [pqc.write(t, pqc.CURRENT) for t in tables]
+    blobs = [b.to_pybytes() for b in buffers]
     store = LocalStore(f"file://{store_root}")
     return {
         "encode_none": pqc.encode_pass(tables, pqc.NONE.options),
         "encode_zstd": pqc.encode_pass(tables, pqc.CURRENT),
         "sha256": pqc.step_pass(len(tables), lambda i: hashlib.sha256(blobs[i]).hexdigest()),
-        "segment_encode": pqc.step_pass(len(tables), lambda i: _encode(tables[i], topic)),
+        "encode_rest": pqc.step_pass(len(tables), lambda i: _rest_of_encode(tables[i], buffers[i])),
         "store_put": pqc.step_pass(
             len(tables), lambda i: store.put(f"seg/{i:05d}.parquet", blobs[i], operation="segment")
         ),
@@ -233,6 +245,7 @@ def measure(bootstrap: str, data: DataSet, rounds: int, workdir: Path) -> dict[s
         note("kcat_zstd", kcat_zstd_dump(bootstrap, data, workdir / f"{data.topic}.kcat.zst", env).cpu_s)
         note("backup", ours_backup(bootstrap, data, workdir, env=env)[0].cpu_s)
         note("backup_tiny", ours_backup(bootstrap, TINY, workdir, env=env)[0].cpu_s)
+        note("backup_no_telemetry", ours_backup(bootstrap, data, workdir, env=env | TELEMETRY_OFF)[0].cpu_s)
         print(
             f"  [{data.topic}] round {r + 1}/{rounds}: consume {d.process_s:.2f} s (consuming thread "
             f"{d.thread_s:.2f}), kcat {cpu['kcat'][-1]:.2f}, kcat|zstd {cpu['kcat_zstd'][-1]:.2f}, backup "
@@ -257,11 +270,11 @@ def rows(res: dict[str, Any]) -> list[tuple[str, float, float]]:
     best = {stage: min(values) for stage, values in res["cpu_s"].items()}
     per_gb = {stage: seconds / gb for stage, seconds in best.items()}
     zstd = per_gb["encode_zstd"] - per_gb["encode_none"]
-    encode_rest = per_gb["segment_encode"] - per_gb["encode_zstd"] - per_gb["sha256"]
-    stages = per_gb["consume"] + per_gb["encode_zstd"] + per_gb["sha256"] + encode_rest + per_gb["store_put"]
+    stages = per_gb["consume"] + per_gb["encode_zstd"] + per_gb["sha256"] + per_gb["encode_rest"] + per_gb["store_put"]
     fixed = best["backup_tiny"]
     full = per_gb["backup"]
-    rest = full - stages - fixed / gb
+    telemetry = full - per_gb["backup_no_telemetry"]
+    rest = full - stages - fixed / gb - telemetry
 
     def row(name: str, value: float) -> tuple[str, float, float]:
         return name, value, value / full
@@ -276,11 +289,12 @@ def rows(res: dict[str, Any]) -> list[tuple[str, float, float]]:
         row("2. Parquet encode, no compression", per_gb["encode_none"]),
         row("3. zstd-1 (encode with zstd-1 minus without)", zstd),
         row("4. SHA-256 of the segment bytes", per_gb["sha256"]),
-        row("5a. rest of `segment.encode` (copy out, footer read, payload bytes)", encode_rest),
+        row("5a. rest of `segment.encode` (copy out, footer read, payload bytes)", per_gb["encode_rest"]),
         row("5b. store write (`LocalStore.put`: temp file, fsync, rename)", per_gb["store_put"]),
         row("= sum of the stages 1-5", stages),
         row(f"fixed cost: backup of {TINY.records:,} records (start-up, join, manifests), per this GB", fixed / gb),
-        row("remainder: commit protocol, telemetry, hand-off, contention", rest),
+        row("telemetry: full backup minus the same with `OTEL_SDK_DISABLED=true`", telemetry),
+        row("remainder: commit protocol, per-batch Python of ingest, hand-off, running it all at once", rest),
         row("6. the full backup (`kafka-backup backup`, whole process)", full),
     ]
 
