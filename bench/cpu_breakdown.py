@@ -314,6 +314,20 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def merged(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The results of several runs as one: every stage's rounds of all of them (the table takes the minimum)."""
+    out: dict[str, dict[str, Any]] = {}
+    for run_ in runs:
+        for name, res in run_["results"].items():
+            if name not in out:
+                out[name] = res | {"cpu_s": {}}
+            elif out[name]["data"] != res["data"]:
+                raise ValueError(f"{name}: the runs measured different data sets")
+            for stage, rounds in res["cpu_s"].items():
+                out[name]["cpu_s"].setdefault(stage, []).extend(rounds)
+    return out
+
+
 @contextmanager
 def _workdir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="kafka-backup-breakdown-") as tmp:
@@ -328,7 +342,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS") or 3))
     parser.add_argument("--bootstrap", default=os.environ.get("BENCH_BOOTSTRAP"))
     parser.add_argument("--json", type=Path, help="write every round's figures here")
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", help="measure nothing: the table of these runs' JSON, every round of each"
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        print(render(merged([json.loads(path.read_text()) for path in args.merge])))
+        return 0
     sets = bench_data_sets(args.scale)
     chosen = {"1k": sets["1k"], "100b": sets["100b"]}
     meta: dict[str, Any] = {
