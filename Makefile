@@ -72,6 +72,14 @@ bench-parquet: setup
 	PYTHONPATH=. $(UV) run --quiet python -m bench.parquet_choices --records $(BENCH_PARQUET_RECORDS) \
 	  --json bench-results/parquet-choices-$$(date +%Y%m%d-%H%M%S).json
 
+# Where the backup's CPU goes (bench/cpu_breakdown.py): CPU s per GB of payload of each stage in isolation (consume,
+# Parquet encode, zstd-1, SHA-256, store write) beside the full backup and the kcat floor, on bench's data sets at
+# BENCH_SCALE, the minimum of BENCH_ROUNDS rounds; starts its own broker (BENCH_BOOTSTRAP to use a running one).
+.PHONY: bench-breakdown
+bench-breakdown: setup-test
+	PYTHONPATH=tests:. $(UV) run --quiet python -m bench.cpu_breakdown --scale $(BENCH_SCALE) --rounds $(BENCH_ROUNDS) \
+	  --json bench-results/cpu-breakdown-$$(date +%Y%m%d-%H%M%S).json
+
 # --- storage servers (docs/storage.md): MinIO for S3, fake-gcs-server for GCS, Azurite for Azure Blob ---------------
 .PHONY: storage-install storage-test s3-start s3-stop s3-status gcs-start gcs-stop gcs-status azure-start azure-stop azure-status
 storage-install:

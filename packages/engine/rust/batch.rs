@@ -7,13 +7,11 @@ use std::ptr;
 use std::slice;
 use std::sync::{Arc, OnceLock};
 
-use arrow::array::{
-    ArrayBuilder, ArrayRef, BinaryBuilder, DictionaryArray, Int32Array, Int64Array, Int8Array, ListBuilder,
-    StringArray, StringBuilder, StructBuilder,
-};
-use arrow::datatypes::{DataType, Field, Fields, Int32Type, Schema, SchemaRef};
-use arrow::error::ArrowError;
-use arrow::record_batch::RecordBatch;
+use arrow_array::builder::{ArrayBuilder, BinaryBuilder, ListBuilder, StringBuilder, StructBuilder};
+use arrow_array::types::Int32Type;
+use arrow_array::RecordBatch;
+use arrow_array::{ArrayRef, DictionaryArray, Int32Array, Int64Array, Int8Array, StringArray};
+use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef};
 use rdkafka_sys as rdsys;
 
 /// The segment schema: topic dictionary<int32,string>, partition int32, offset int64, timestamp int64 (-1: none),

@@ -2,9 +2,12 @@
 //! the tests): Java's default partitioner for keyed records (`toPositive(Utils.murmur2(key)) % n`) and the stateless
 //! spread `(source_partition + source_offset) % n` for records with a null key.
 
-use arrow::array::{Array, ArrayData, AsArray, GenericBinaryArray, Int32Array, OffsetSizeTrait};
-use arrow::datatypes::{DataType, Int64Type};
-use arrow::pyarrow::{PyArrowType, ToPyArrow};
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{Array, GenericBinaryArray, Int32Array, OffsetSizeTrait};
+use arrow_data::ArrayData;
+use arrow_pyarrow::{PyArrowType, ToPyArrow};
+use arrow_schema::DataType;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -48,7 +51,7 @@ pub fn partition_for_key(key: &[u8], num_partitions: i32) -> i32 {
 
 fn assign<O: OffsetSizeTrait>(
     keys: &GenericBinaryArray<O>,
-    offsets: &arrow::array::Int64Array,
+    offsets: &arrow_array::Int64Array,
     source_partition: i64,
     n: i32,
 ) -> Int32Array {
@@ -76,7 +79,7 @@ pub fn partitions_for(
     if num_partitions <= 0 {
         return Err(PyValueError::new_err("num_partitions must be positive"));
     }
-    let (keys, offsets) = (arrow::array::make_array(keys.0), arrow::array::make_array(offsets.0));
+    let (keys, offsets) = (arrow_array::make_array(keys.0), arrow_array::make_array(offsets.0));
     if keys.len() != offsets.len() {
         return Err(PyValueError::new_err(format!(
             "{} keys but {} offsets",

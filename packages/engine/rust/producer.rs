@@ -14,10 +14,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, AsArray, BinaryArray, Int32Array, Int64Array, ListArray, StringArray, StructArray};
-use arrow::datatypes::{Int32Type, Int64Type};
-use arrow::pyarrow::{PyArrowType, ToPyArrow};
-use arrow::record_batch::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type};
+use arrow_array::RecordBatch;
+use arrow_array::{Array, BinaryArray, Int32Array, Int64Array, ListArray, StringArray, StructArray};
+use arrow_data::ArrayData;
+use arrow_pyarrow::{PyArrowType, ToPyArrow};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -480,14 +482,14 @@ impl NativeProducer {
         py: Python<'py>,
         topic: &str,
         records: PyArrowType<RecordBatch>,
-        partitions: PyArrowType<arrow::array::ArrayData>,
+        partitions: PyArrowType<ArrayData>,
         batch_id: u32,
         start: usize,
         max_records: usize,
         room_timeout_s: f64,
     ) -> PyResult<(usize, u64, u64, Bound<'py, PyList>)> {
         let batch = records.0;
-        let partitions = arrow::array::make_array(partitions.0);
+        let partitions = arrow_array::make_array(partitions.0);
         let partitions = partitions
             .as_primitive_opt::<Int32Type>()
             .ok_or_else(|| PyTypeError::new_err("partitions must be int32"))?
