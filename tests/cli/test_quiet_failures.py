@@ -4,11 +4,16 @@ Measured on a refused loopback port (nothing listens there: every reconnect is r
 flooded the log with librdkafka's "Connection refused" line). The time bound is ``connect_timeout_s`` + 1 s over a
 baseline: the same command failing on a config error before it connects, run just before, which is the process
 start-up the machine gives us right now (so a loaded machine moves both).
+
+Also quiet: a command whose stdout reader went away (a pipe into ``head``).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -78,3 +83,26 @@ def test_refused_broker_fails_fast_and_quietly(command: str, backup_root: Path, 
         # one connect timeout, not two: the scratch clean-up does not dial the cluster that just refused the restore
         cleanup = [line for line in lines if line.get("event") == "drill_scratch_cleanup_failed"]
         assert len(cleanup) == 1 and str(cleanup[0]["error"]).startswith("skipped"), cleanup
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["list"], ["describe", "--backup-id", "quiet"]])
+def test_stdout_closed_by_its_reader(args: list[str], backup_root: Path) -> None:
+    """`kafka-backup list | head -1`: the reader goes away before the output is written. The command stops quietly
+    (exit 1, as click does), with no traceback and no INTERNAL_ERROR."""
+    if args[0] in ("list", "describe"):
+        args = [*args, "--storage-url", f"file://{backup_root}"]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to stdout now fails with EPIPE
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "kafka_backup.cli", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == ""

@@ -31,7 +31,20 @@ def _columns() -> int:
 
 
 def main() -> None:
-    args = sys.argv[1:]
+    try:
+        try:
+            _answer(sys.argv[1:])
+        finally:
+            sys.stdout.flush()  # now, not at interpreter exit, so that a reader gone away is handled below
+    except BrokenPipeError:
+        # whoever read stdout went away (`kafka-backup list | head -1`): stop quietly as click and Unix tools do,
+        # exit 1 (the output was not all delivered), and point stdout at /dev/null so that exit does not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
+
+
+def _answer(args: list[str]) -> None:
     if args == ["--version"]:
         sys.stdout.write(f"kafka-backup, version {VERSION}\n")  # what click's version_option prints
         return

@@ -41,8 +41,8 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
-        except (click.ClickException, click.exceptions.Exit, SystemExit):
-            raise
+        except (click.ClickException, click.exceptions.Exit, SystemExit, BrokenPipeError):
+            raise  # click reports these (a closed stdout: quietly, exit 1), not a bug of ours
         except Exception as exc:
             sys.exit(_report_any(exc, as_json=as_json))
 
