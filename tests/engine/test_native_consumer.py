@@ -4,7 +4,6 @@ rebalance handling, commits and GIL release its stub promises."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -15,6 +14,7 @@ import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from engine.gil import count_while
 from engine.restore_support import RECENT_TS, create_topic, produce_records
 from kafka_backup.engine._native import KafkaClientError, NativeConsumer
 from kafka_backup.engine.format.segment import SCHEMA
@@ -269,24 +269,9 @@ def test_unreachable_bootstrap_is_a_transport_error_event() -> None:
 def test_the_gil_is_released_while_consume_waits(kafka: KafkaEndpoint) -> None:
     """A Python thread keeps running while consume(timeout_s=1) waits on an idle consumer."""
     consumer = NativeConsumer(_conf(kafka.bootstrap, log_level="0"))
-    counted = 0
-    stop = threading.Event()
-
-    def count() -> None:
-        nonlocal counted
-        while not stop.is_set():
-            counted += 1
-
-    thread = threading.Thread(target=count)
-    started = time.monotonic()
-    thread.start()
-    time.sleep(0.05)
-    before = counted
-    records, events = consumer.consume(100, 1.0)
-    during = counted - before
-    stop.set()
-    thread.join()
-    waited = time.monotonic() - started
+    got: list[Any] = []
+    waited, during = count_while(lambda: got.append(consumer.consume(100, 1.0)))
+    records, events = got[0]
     assert records == {} and events == []
     assert 0.9 < waited < 2.5
     assert during > 100_000, during  # a held GIL would leave the thread a few switch intervals at most

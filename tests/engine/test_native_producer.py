@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 import random
-import threading
 import time
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
+from engine.gil import count_while
 from engine.restore_support import RECENT_TS, create_topic
 from kafka_backup.engine._native import KafkaClientError, NativeProducer, partitions_for
 from kafka_backup.engine.format.segment import SCHEMA
@@ -227,36 +227,16 @@ def test_stats_and_logs_are_events(kafka: KafkaEndpoint) -> None:
     assert stats[1].startswith("{")
 
 
-def _count_while(call: Any) -> tuple[float, int]:
-    counted = 0
-    stop = threading.Event()
-
-    def count() -> None:
-        nonlocal counted
-        while not stop.is_set():
-            counted += 1
-
-    thread = threading.Thread(target=count)
-    thread.start()
-    time.sleep(0.05)
-    started, before = time.monotonic(), counted
-    call()
-    during, waited = counted - before, time.monotonic() - started
-    stop.set()
-    thread.join()
-    return waited, during
-
-
 def test_the_gil_is_released_while_produce_waits_for_room_and_poll_waits() -> None:
     producer = NativeProducer(_conf("127.0.0.1:1", **{"queue.buffering.max.messages": "1", "log_level": "0"}))
     batch = _batch([(b"a", b"1", None), (b"b", b"2", None)])
     result: list[Any] = []
-    waited, during = _count_while(
+    waited, during = count_while(
         lambda: result.append(producer.produce("nowhere", batch, pa.array([0, 0], pa.int32()), 1, 0, 2, 1.0))
     )
     assert result[0][:3] == (1, 1, 2)  # the second record found no room within 1 s
     assert 0.9 < waited < 2.5 and during > 100_000, (waited, during)
-    waited, during = _count_while(lambda: producer.poll(1.0))
+    waited, during = count_while(lambda: producer.poll(1.0))
     assert 0.9 < waited < 2.5 and during > 100_000, (waited, during)
     producer.close()
 
