@@ -153,31 +153,6 @@ def encode(
     )
 
 
-def header_lists(column: pa.ChunkedArray | pa.Array) -> list[list[tuple[str, str | bytes | None]] | None]:
-    """The ``headers`` column as the producer takes it: per record a list of (key, value) pairs, None without
-    headers. Built column-wise (one pair list for all headers, then a slice per record): ``to_pylist()`` would make
-    a dict per header."""
-    import pyarrow.compute as pc  # noqa: PLC0415 - restore only: a backup never loads the compute kernels
-
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    assert isinstance(array, pa.ListArray)
-    offsets = array.offsets  # of these records only, also when the array is a slice
-    first = offsets[0].as_py() if len(offsets) else 0
-    # the child values the offsets point at (not flatten(): it drops the values behind null lists, so the offsets
-    # would no longer match)
-    flat = array.values.slice(first, (offsets[-1].as_py() - first) if len(offsets) else 0)
-    pairs = list(zip(flat.field(0).to_pylist(), flat.field(1).to_pylist(), strict=True))
-    bounds: list[int] = (pc.subtract(offsets, first) if first else offsets).to_pylist()
-    # slices made and taken by C code (map over built-ins): no Python frame per record
-    out: list[list[tuple[str, str | bytes | None]] | None] = list(
-        map(pairs.__getitem__, map(slice, bounds, bounds[1:]))
-    )
-    if array.null_count:
-        for i in pc.indices_nonzero(array.is_null()).to_pylist():
-            out[i] = None
-    return out
-
-
 def decode(data: bytes, *, expected_sha256: str | None = None, name: str = "segment") -> pa.Table:
     """Read a segment back, verifying its checksum first when one is given."""
     if expected_sha256 is not None:

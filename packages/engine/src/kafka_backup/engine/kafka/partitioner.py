@@ -6,6 +6,9 @@ and librdkafka's ``murmur2_random`` partitioner. Records with a null key have no
 spreads them in sticky batches); a restore must be deterministic so that a rerun after a crash can recognise what
 it already wrote, and must not depend on records it skipped reading, so a null-key record goes to
 ``(source_partition + source_offset) % num_partitions``: evenly spread, and a function of the record alone.
+
+The restore computes this column-wise in Rust (``kafka_backup.engine._native.partitions_for``); this module is its
+reference: the tests pin :func:`murmur2` to the Java client's values and check that the two agree on random keys.
 """
 
 from __future__ import annotations
