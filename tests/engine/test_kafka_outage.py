@@ -9,19 +9,35 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.backup_helpers import backup_config
-from engine.restore_support import RECENT_TS, content, create_topic, make_backup, produce_records, read_topic
+from engine.restore_support import (
+    RECENT_TS,
+    content,
+    create_topic,
+    make_backup,
+    produce_records,
+    read_topic,
+    restore_config,
+)
 from engine.test_backup_crash import assert_exact, committed_segments, fill, wait_for
+from engine.test_native_producer import _batch
+from kafka_backup.engine.config.kafka import KafkaConfig
+from kafka_backup.engine.kafka.sink import ProducerStuck, Sink
+from kafka_backup.engine.restore.progress import Progress
+from kafka_backup.engine.restore.run import RestoreRun
+from kafka_backup.telemetry.testing import MetricsCapture
 from rig.kafka import ClusterSpec, KafkaCluster, Listener, tail
 
 STALL_S = 20.0
@@ -230,3 +246,87 @@ class TestRestoreRidesOutBrokerFaults:
         summary = finish(broker, proc, log_path)
         _assert_restored(broker, topic, target, summary)
         assert_ridden_out(log_path, tmp_path / "restore.prom")
+
+
+# ---- a producer without delivery reports is replaced ---------------------------------------------------------
+
+NO_PROGRESS_S = 3.0
+"""The sink's no-progress bound in these tests (30 s in a run): a stall of twice that outlasts it."""
+
+
+class TestStuckProducerIsReplaced:
+    """No delivery report for ``no_progress_s`` while records wait: the producer is replaced within the run.
+
+    The real trigger is a librdkafka bug (confluentinc/librdkafka#5430: after a broker stall the KRaft controller
+    fences the broker, a produce response names leader -1, and that producer never finds the partition's leader
+    again; seen in ``TestRestoreRidesOutBrokerFaults::test_broker_stalled``). Here the broker is stalled for longer
+    than the bound instead, which silences delivery reports just the same."""
+
+    def test_flush_raises_producer_stuck_and_abandon_returns_at_once(self, broker: KafkaCluster) -> None:
+        bootstrap = broker.endpoint().bootstrap
+        topic = f"stuck-{uuid.uuid4().hex[:6]}"
+        create_topic(bootstrap, topic, 1)
+        sink = Sink(KafkaConfig(bootstrap_servers=bootstrap), client_id="test-stuck", no_progress_s=NO_PROGRESS_S)
+        rows = pa.array([0] * 5, pa.int32())
+        sink.produce_batch(topic, _batch([(b"k", b"warm-up", None)] * 5), rows)
+        assert len(sink.flush()) == 1  # connected, the leader known
+        broker.pause()
+        try:
+            sink.produce_batch(topic, _batch([(b"k", b"v", None)] * 5), rows)
+            started = time.monotonic()
+            with pytest.raises(ProducerStuck) as info:
+                sink.flush()
+            waited = time.monotonic() - started
+            started = time.monotonic()
+            sink.abandon()
+            sink.close()  # nothing to do after abandon
+            abandoned_in = time.monotonic() - started
+        finally:
+            broker.resume()
+        assert info.value.outstanding == 5
+        assert NO_PROGRESS_S <= waited < NO_PROGRESS_S + 5, waited
+        assert abandoned_in < 5, abandoned_in
+
+    def test_the_restore_replaces_it_and_restores_exactly(self, broker: KafkaCluster, tmp_path: Path) -> None:
+        """The broker stalls mid-window (part of the window written, the rest waiting) for twice the bound: the
+        producer is replaced, the window produced again without what the target holds; target == source."""
+        bootstrap = broker.endpoint().bootstrap
+        source = f"stuck-{uuid.uuid4().hex[:6]}"
+        create_topic(bootstrap, source, 1)
+        produce_records(bootstrap, source, ((0, (f"k{i}".encode(), f"v{i}".encode(), RECENT_TS + i, None))
+                                            for i in range(600)))  # fmt: skip
+        make_backup(bootstrap, tmp_path, "stuck", [source], max_records=25)
+        target = f"{source}-restored"
+        stalled = threading.Event()
+
+        def stall() -> None:
+            time.sleep(0.3)  # mid-window: the rate limit spreads a window of 100 records over 0.5 s
+            broker.pause()
+            time.sleep(2 * NO_PROGRESS_S)
+            broker.resume()
+
+        fault = threading.Thread(target=stall)
+
+        def on_progress(p: Progress) -> None:
+            if p.done >= 200 and not stalled.is_set():
+                stalled.set()
+                fault.start()
+
+        config = restore_config(bootstrap, tmp_path, "stuck", topic_map={source: target}, flush_records=100,
+                                rate_limit={"records_per_sec": 200})  # fmt: skip
+        try:
+            with MetricsCapture() as capture:
+                run = RestoreRun(config, metrics=capture.metrics, on_progress=on_progress, no_progress_s=NO_PROGRESS_S)
+                summary = run.run()
+                replaced = capture.value("kafka_backup_retries_total", backup_id="stuck", operation="produce",
+                                         reason="producer_stuck")  # fmt: skip
+        finally:
+            fault.join(timeout=60)
+            broker.resume()
+        assert summary.status == "success"
+        assert replaced is not None and replaced >= 1
+        assert summary.records + summary.resumed_records == 600
+        assert summary.segments_read == 24
+        restored = read_topic(bootstrap, target)
+        assert len(restored) == 600, "records lost or duplicated"
+        assert content(restored) == content(read_topic(bootstrap, source))

@@ -9,6 +9,11 @@ Guarantees the restore builds on:
 - a batch is queued with one native call per chunk (no Python per record); the delivery reports are kept in Rust,
   and :meth:`Sink.flush` hands back, per batch, the target offset of every row (-1 for rows it skipped);
 - any failed delivery fails the flush with a typed error (the restore stops; a rerun resumes);
+- a producer that makes no progress (no delivery report) for ``no_progress_s`` while records are outstanding raises
+  :class:`ProducerStuck`: the caller abandons it (:meth:`Sink.abandon`) and resumes with a new one. librdkafka can
+  leave a partition without a leader for good after a transient ``leader -1`` in a produce response (a broker
+  fenced by the KRaft controller after a stall: confluentinc/librdkafka#5430, open), and its records then wait for
+  ``message.timeout.ms`` and fail; a new producer reads fresh metadata;
 - outages are ridden out by the producer itself (it reconnects and retries; idempotence keeps a retried batch from
   being written twice): ``message.timeout.ms`` covers ``target.outage_tolerance_s``, the run's
   :class:`~kafka_backup.engine.kafka.outage.OutageGuard` counts and logs the episode from the client's errors, and waits
@@ -41,9 +46,10 @@ from kafka_backup.telemetry.logs import kafka_logger
 log = structlog.get_logger(__name__)
 
 FORCED = {"enable.idempotence": True, "acks": "all"}
-FLUSH_STALL_S = 120.0
-"""A flush gives up when no delivery report arrived for this long (the producer retries internally meanwhile), or
-after the delivery timeout and some, when that is longer."""
+NO_PROGRESS_S = 30.0
+"""A producer with records outstanding and no delivery report for this long is stuck (:class:`ProducerStuck`). Longer
+than a healthy cluster ever takes to acknowledge a batch; a restart during a real outage is harmless (the resume
+waits for the cluster within the outage tolerance)."""
 DELIVERY_MARGIN_S = 30.0
 """``message.timeout.ms`` is at least the outage tolerance plus this (and never under librdkafka's 300 s default)."""
 QUEUE_KBYTES = 16 * 1024
@@ -52,6 +58,29 @@ producer's memory. Bench at scale 0.3 (6 partitions): peak RSS of the 1 KB resto
 256 MB, 308 MB native with 64 MB, 263 MB with 16 MB (CPU 4.9 -> 3.6 s; records/s not lower)."""
 ROOM_WAIT_S = 0.1
 """How long one native produce call waits for room in a full queue before the outage guard is checked."""
+
+
+class ProducerStuck(Exception):
+    """No delivery report for ``seconds`` while ``outstanding`` records wait: the producer must be replaced."""
+
+    def __init__(self, outstanding: int, seconds: float) -> None:
+        super().__init__(f"{outstanding} records without a delivery report for {seconds:.0f} s")
+        self.outstanding = outstanding
+        self.seconds = seconds
+
+
+class _Stall:
+    """How long a counter has not moved."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+        self.since = time.monotonic()
+
+    def seconds(self, value: int) -> float:
+        now = time.monotonic()
+        if value != self.value:
+            self.value, self.since = value, now
+        return now - self.since
 
 
 class RateLimiter:
@@ -106,6 +135,7 @@ class Sink:
         rate: RateLimit | None = None,
         extra: Mapping[str, Any] | None = None,
         guard: OutageGuard | None = None,
+        no_progress_s: float = NO_PROGRESS_S,
     ) -> None:
         self.target = target
         self.trap = ErrorTrap()
@@ -130,7 +160,7 @@ class Sink:
         conf.update(FORCED)
         self._stats_cb: Callable[[str], None] | None = conf.pop("stats_cb", None)
         self._logger: logging.Logger = conf.pop("logger", None) or kafka_logger("restore")
-        self._stall_s = max(FLUSH_STALL_S, float(conf["message.timeout.ms"]) / 1000 + DELIVERY_MARGIN_S)
+        self.no_progress_s = no_progress_s
         self._stats_interval_ms = int(conf.get("statistics.interval.ms", 0))
         self._stats_events = 0
         try:
@@ -142,6 +172,7 @@ class Sink:
         self._ids = itertools.count(1)
         self._pending: dict[int, str] = {}
         """Batches produced since the last flush, and their topics."""
+        self._abandoned = False
 
     # ---- librdkafka's events (served on the producing thread) ----------------------------------------------------
 
@@ -177,6 +208,7 @@ class Sink:
         n = records.num_rows
         chunk = max(1, self._chunk) if self.limiter.active else max(1, n)
         start = 0
+        stall: _Stall | None = None
         while start < n:
             end = min(n, start + chunk)
             try:
@@ -187,8 +219,12 @@ class Sink:
                 self._serve(self.producer.poll(0))  # what was served before the refusal (errors: the trap)
                 raise self._error(exc.code, str(exc), exc.fatal, topic) from None
             self._serve(events)
-            if start < end:
-                self.guard.check()  # no room: the queue stays full while the target is down
+            if start < end:  # no room: the queue stays full while the target is down, or the producer is stuck
+                self.guard.check()
+                stall = stall or _Stall(self.producer.reported())
+                self._check_stuck(stall)
+            else:
+                stall = None
             if self.limiter.active and queued:
                 self.limiter.wait = self._wait
                 self.limiter.account(queued, nbytes)
@@ -202,40 +238,32 @@ class Sink:
         """
         # Delivery reports are the truth: counted in Rust per record queued, not librdkafka's queue length (which also
         # counts events such as statistics that may arrive right after a flush)
-        stalled_since = time.monotonic()
-        reported = self.producer.reported()
+        stall = _Stall(self.producer.reported())
         while self.producer.outstanding() > 0 and not self.trap.auth_failed:
             self.guard.check()
             self._serve(self.producer.flush(1.0))
-            now = self.producer.reported()
-            if now > reported:
-                reported, stalled_since = now, time.monotonic()
-            elif time.monotonic() - stalled_since > self._stall_s:
-                break
+            self._check_stuck(stall)
         if self.trap.auth_failed:
             auth = KafkaException(KafkaError(KafkaError._AUTHENTICATION))
             raise translate(auth, self.trap, "produce", self.target.bootstrap_servers)
         pending, self._pending = self._pending, {}
-        missing = self.producer.outstanding()
         out: dict[int, pa.Int64Array] = {}
         for batch_id, topic in pending.items():
-            try:
-                offsets, failures = self.producer.take(batch_id)
-            except RuntimeError:  # reports missing: counted in `missing`
-                continue
+            offsets, failures = self.producer.take(batch_id)  # every report is in: nothing is outstanding
             if failures:
                 _row, code, message = failures[0]
                 if code == "_MSG_TIMED_OUT":  # undelivered for longer than the outage tolerance
                     raise self.guard.unavailable("produce", code)
                 raise self._error(code, message, False, topic)
             out[batch_id] = offsets
-        if missing > 0:
-            raise KafkaOperationError(
-                f"{missing} records were not acknowledged by the target cluster within {self._stall_s:.0f} s",
-                hint="check the target cluster's health; a rerun resumes where this one stopped",
-            )
         self.guard.succeeded()  # every record acknowledged: the target is back, if it was away
         return out
+
+    def _check_stuck(self, stall: _Stall) -> None:
+        outstanding = self.producer.outstanding()
+        seconds = stall.seconds(self.producer.reported())
+        if outstanding > 0 and seconds > self.no_progress_s:
+            raise ProducerStuck(outstanding, seconds)
 
     def _error(self, code: str, message: str, fatal: bool, topic: str) -> Exception:
         if code == "MSG_SIZE_TOO_LARGE":
@@ -248,11 +276,21 @@ class Sink:
 
     def close(self, *, final_stats: bool = False) -> None:
         """Flush (at most 10 s), then close the producer; with ``final_stats``, first serve it until its next
-        statistics report (bounded by the interval), so statistics sent to ``stats_cb`` include the last records."""
+        statistics report (bounded by the interval), so statistics sent to ``stats_cb`` include the last records.
+        Nothing to do once abandoned."""
+        if self._abandoned:
+            return
         self._serve(self.producer.flush(10.0))
         interval_s = float(self._stats_interval_ms) / 1000
         if final_stats and self._stats_cb is not None and interval_s > 0:
             seen, deadline = self._stats_events, time.monotonic() + interval_s + 0.1
             while self._stats_events == seen and time.monotonic() < deadline:
                 self._serve(self.producer.poll(0.02))
+        self.producer.close()
+
+    def abandon(self) -> None:
+        """Close at once, dropping what is queued or in flight (a stuck producer: its records are found in the target
+        or produced again by the caller's resume). Nothing more is sent once this returns."""
+        self._pending = {}
+        self._abandoned = True
         self.producer.close()

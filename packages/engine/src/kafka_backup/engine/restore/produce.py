@@ -12,6 +12,9 @@ Invariants kept here:
   segment's offset map is written. A map's presence proves its segment was fully acknowledged.
 - When resuming, the records a partition's stream already has in the target (``ResumePositions.skip``) are not
   produced again; their offsets go into the map as they are.
+- A stuck producer (:class:`~kafka_backup.engine.kafka.sink.ProducerStuck`) is replaced in the run: the segments
+  since the last checkpoint are produced again through a new one, skipping what the target already holds of them,
+  exactly as a rerun would (``reopen``, from :mod:`~kafka_backup.engine.restore.run`, reads the target's ends).
 - Records go to the sink as the decoded Arrow batch, target partitions as an Arrow array (``partitions_for`` in
   Rust when repartitioning): no Python object per record on the common path, skips and offset maps column-wise.
 """
@@ -22,7 +25,7 @@ import contextvars
 import itertools
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -34,12 +37,12 @@ from opentelemetry import trace
 
 from kafka_backup.engine._native import partitions_for
 from kafka_backup.engine.config.restore import RestoreConfig
-from kafka_backup.engine.errors import IntegrityError, KafkaOperationError
+from kafka_backup.engine.errors import IntegrityError, KafkaOperationError, KafkaUnavailableError
 from kafka_backup.engine.format.manifest import SegmentEntry
 from kafka_backup.engine.format.restore_state import OffsetMap, build_runs
 from kafka_backup.engine.format.segment import decode, payload_bytes
 from kafka_backup.engine.gcpace import GcPacer
-from kafka_backup.engine.kafka.sink import Sink
+from kafka_backup.engine.kafka.sink import ProducerStuck, Sink
 from kafka_backup.engine.repository import Repository
 from kafka_backup.engine.restore.plan import TP, PartitionPlan, SegmentPlan
 from kafka_backup.engine.restore.progress import RestoreTracker
@@ -55,6 +58,15 @@ PREFETCH_MAX_BYTES = 64 * 1024 * 1024
 than this (memory: a prefetched segment is held beside the one being produced)."""
 
 
+MAX_PRODUCER_RESTARTS = 5
+"""A run replaces a stuck producer at most this many times, then fails (``KAFKA_UNAVAILABLE``; a rerun resumes)."""
+
+Reopen = Callable[[Sink, dict[TP, int]], tuple[Sink, dict[TP, int]]]
+"""Replaces a stuck sink: given it and the next target offset of every target partition's stream as of the last
+checkpoint, abandons it and returns a new sink and, per target partition whose records since then can be counted
+(those empty at the start), how many the target holds beyond that offset."""
+
+
 def production_order(queues: list[deque[Step]]) -> list[Step]:
     """Round-robin over the chains: one segment of each in turn."""
     return [step for turn in itertools.zip_longest(*queues) for step in turn if step is not None]
@@ -65,6 +77,7 @@ class _Pending:
     """A segment whose records were produced but not yet flushed: what its offset map needs."""
 
     plan: PartitionPlan
+    segment: SegmentPlan
     entry: SegmentEntry
     batch_id: int | None
     """The sink's batch (None when nothing of the segment was produced)."""
@@ -100,12 +113,18 @@ class SegmentProducer:
         positions: ResumePositions,
         tracker: RestoreTracker,
         stop: threading.Event,
+        reopen: Reopen | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.sink = sink
+        """The current sink (replaced when it gets stuck: the caller closes this one)."""
         self._skip = positions.skip
         self._next = positions.next
+        self._checkpointed = (dict(self._skip), dict(self._next))
+        """Skips and next offsets as of the last checkpoint: where a replaced producer resumes."""
+        self._reopen = reopen
+        self.restarts = 0
         self.tracker = tracker
         self.summary = tracker.summary
         self.metrics = tracker.metrics
@@ -127,20 +146,72 @@ class SegmentProducer:
                     table = ahead.result() if ahead is not None else self._load_segment(p, s)
                 except IntegrityError:
                     # map what was produced before the bad segment, so a rerun after the repair resumes after it
-                    self._checkpoint(pending)
+                    self._flush(pending)
                     raise
                 ahead = None
                 if i + 1 < len(order) and order[i + 1][1].entry.uncompressed_bytes <= PREFETCH_MAX_BYTES:
                     # read, verify and decode the next segment (I/O, SHA-256, Parquet: no GIL) while producing
                     following, its_segment = order[i + 1]
                     ahead = reader.submit(contextvars.copy_context().run, self._load_segment, following, its_segment)
-                item = self._produce_segment(p, s, table)
-                pending.append(item)
-                pending_records += item.produced
+                try:
+                    pending.append(self._produce_segment(p, s, table))
+                except ProducerStuck as stuck:
+                    pending = self._replace_sink(stuck, pending, (p, s))
+                pending_records = sum(item.produced for item in pending)
                 if pending_records >= self.config.flush_records:
-                    self._checkpoint(pending)
-                    pending, pending_records = [], 0
-            self._checkpoint(pending)
+                    self._flush(pending)
+                    pending = []
+            self._flush(pending)
+
+    def _flush(self, pending: list[_Pending]) -> None:
+        """:meth:`_checkpoint`, replacing a stuck producer (and producing ``pending`` again) until it goes through."""
+        while True:
+            try:
+                self._checkpoint(pending)
+                return
+            except ProducerStuck as stuck:
+                pending = self._replace_sink(stuck, pending)
+
+    def _replace_sink(
+        self, stuck: ProducerStuck, pending: list[_Pending], current: Step | None = None
+    ) -> list[_Pending]:
+        """The producer is stuck: replace it and produce the segments since the last checkpoint (``pending``, then
+        ``current``, whose production it interrupted) again, skipping what the target already holds of them. Returns
+        their new pending items."""
+        steps = [(item.plan, item.segment) for item in pending] + ([current] if current is not None else [])
+        for item in pending:
+            self.tracker.unread(item.entry.records, item.produced + item.skipped, item.skipped)
+        while True:
+            self.restarts += 1
+            if self._reopen is None or self.restarts > MAX_PRODUCER_RESTARTS:
+                raise KafkaUnavailableError(
+                    f"the target cluster acknowledged no record for {stuck.seconds:.0f} s "
+                    f"({stuck.outstanding} waiting), {self.restarts - 1} times with a new producer",
+                    hint="check the target cluster's health (partition leaders, min.insync.replicas); a rerun resumes",
+                )
+            log.warning(
+                "producer_replaced",
+                backup_id=self.backup_id,
+                restore_id=self.restore_id,
+                reason="no delivery report",
+                seconds=round(stuck.seconds, 1),
+                outstanding=stuck.outstanding,
+                segments_again=len(steps),
+                restarts=self.restarts,
+            )
+            self._skip, self._next = dict(self._checkpointed[0]), dict(self._checkpointed[1])
+            self.sink, written = self._reopen(self.sink, dict(self._next))
+            self._skip.update(written)
+            done: list[_Pending] = []
+            try:
+                for p, s in steps:
+                    done.append(self._produce_segment(p, s, self._load_segment(p, s)))
+            except ProducerStuck as again:
+                for item in done:
+                    self.tracker.unread(item.entry.records, item.produced + item.skipped, item.skipped)
+                stuck = again
+                continue
+            return done
 
     def _load_segment(self, p: PartitionPlan, s: SegmentPlan) -> pa.Table:
         """Read, verify (SHA-256) and decode one segment; only the selected records when it is partly selected."""
@@ -158,7 +229,6 @@ class SegmentProducer:
             "restore.segment",
             attributes={"backup_id": self.backup_id, "topic": p.source_topic, "partition": p.source_partition},
         ):
-            self.summary.segments_read += 1
             batch = _one_batch(table)
             n = batch.num_rows
             sources = batch.column("offset")
@@ -169,11 +239,12 @@ class SegmentProducer:
             topic = p.target_topic
             send, skipped_targets, skipped = self._skip_written(topic, p.targets, partitions)
             batch_id = self.sink.produce_batch(topic, batch, send) if n > skipped else None
+            self.summary.segments_read += 1
             nbytes = payload_bytes(table) if n else 0
             self.tracker.segment_read(entry.records, n)
             self.tracker.found_restored(skipped)
             return _Pending(
-                p, entry, batch_id, sources, partitions, send, skipped_targets, n - skipped, skipped, nbytes
+                p, s, entry, batch_id, sources, partitions, send, skipped_targets, n - skipped, skipped, nbytes
             )
 
     def _skip_written(self, topic: str, targets: Sequence[int], partitions: Any) -> tuple[Any, Any, int]:
@@ -224,6 +295,7 @@ class SegmentProducer:
             self.metrics.restore_records_total.add(n, {**self.tracker.labels, "topic": topic, "partition": str(part)})
         for topic, nbytes in per_topic_bytes.items():
             self.metrics.restore_bytes_total.add(nbytes, {**self.tracker.labels, "topic": topic})
+        self._checkpointed = (dict(self._skip), dict(self._next))
         self.tracker.report()
 
     def _targets(self, item: _Pending, acked: dict[int, Any], per_partition: dict[TP, int]) -> Any:

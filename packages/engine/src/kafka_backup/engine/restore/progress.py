@@ -126,6 +126,14 @@ class RestoreTracker:
         """A segment of ``entry_records`` in its manifest entry yields ``kept`` selected records."""
         self.total -= entry_records - kept
 
+    def unread(self, entry_records: int, kept: int, skipped: int) -> None:
+        """Undo :meth:`segment_read` and :meth:`found_restored` of a segment that will be produced again (its
+        producer was replaced before the segment was acknowledged)."""
+        self.total += entry_records - kept
+        self.done -= skipped
+        self.summary.resumed_records -= skipped
+        self.summary.segments_read -= 1
+
     def report(self, final: bool = False) -> None:
         elapsed = time.monotonic() - self.started
         if final:

@@ -179,6 +179,24 @@ def resume_positions(state: RestoreState, mapped: dict[TP, int], ends: dict[TP, 
     return ResumePositions(skip, nxt)
 
 
+def written_since(state: RestoreState, nxt: dict[TP, int], ends: dict[TP, int]) -> dict[TP, int]:
+    """Per target partition empty at the start: how many records the target holds beyond ``nxt`` (the next offset
+    of its stream as of a checkpoint of this run), i.e. what a replaced producer wrote since."""
+    written: dict[TP, int] = {}
+    for tp in state.target_partitions():
+        if not state.is_empty_at_start(*tp):
+            continue
+        extra = ends[tp] - nxt[tp]
+        if extra < 0:
+            raise RestoreStateError(
+                f"target partition {tp[0]}-{tp[1]} ends at {ends[tp]}, before offset {nxt[tp]} that this restore "
+                "had already written: it was deleted or truncated meanwhile",
+                hint="start over with a new --restore-id (and an empty topic)",
+            )
+        written[tp] = extra
+    return written
+
+
 __all__ = [
     "ResumePositions",
     "Step",
@@ -189,4 +207,5 @@ __all__ = [
     "stable_ends",
     "start_state",
     "unmapped_segments",
+    "written_since",
 ]

@@ -31,6 +31,11 @@ Order and resume:
    partition ends up exactly equal to the selection. A partition that held data at the start cannot tell our
    records from others': it resumes after the last mapped segment (at-least-once).
 
+6. A producer that stops making progress (no delivery report for ``NO_PROGRESS_S`` while records wait) is replaced
+   within the run the way a rerun would resume: it is abandoned, the end offsets are read (until two reads agree),
+   and the segments since the last checkpoint are produced again through a new producer, skipping what the target
+   already holds of them. Retries count in ``kafka_backup_retries_total{operation="produce",reason="producer_stuck"}``.
+
 The guarantee assumes nobody else writes to the target partitions during the restore. End offsets are read until
 two reads agree, so records of the crashed run still in flight are counted once they are committed.
 """
@@ -54,7 +59,7 @@ from kafka_backup.engine.errors import BackupError, RestoreStateError
 from kafka_backup.engine.format.restore_state import RestoreState
 from kafka_backup.engine.kafka.admin import Cluster
 from kafka_backup.engine.kafka.outage import run_guard
-from kafka_backup.engine.kafka.sink import Sink
+from kafka_backup.engine.kafka.sink import NO_PROGRESS_S, Sink
 from kafka_backup.engine.repository import Repository
 from kafka_backup.engine.restore.offsets import execute_reset, plan_reset
 from kafka_backup.engine.restore.plan import TP, RestorePlan, chains
@@ -70,6 +75,7 @@ from kafka_backup.engine.restore.resume import (
     stable_ends,
     start_state,
     unmapped_segments,
+    written_since,
 )
 from kafka_backup.engine.restore.selection import check_selection
 from kafka_backup.engine.restore.target import apply_existing_data, create_topics
@@ -94,13 +100,17 @@ class RestoreRun:
         on_progress: Callable[[Progress], None] | None = None,
         client_extra: Mapping[str, Any] | None = None,
         final_client_stats: bool | None = None,
+        no_progress_s: float = NO_PROGRESS_S,
     ) -> None:
         """``client_extra``: librdkafka settings for this run's clients (``stats_cb``, ``logger``) from the CLI.
 
         ``final_client_stats``: before closing the producer, wait (one ``statistics.interval.ms`` at most) for a last
         statistics report, so the client families include the final records; the CLI asks for it when the run's
-        metrics are read after it (metrics file, endpoint, OTLP). Default: whenever a ``stats_cb`` is given."""
+        metrics are read after it (metrics file, endpoint, OTLP). Default: whenever a ``stats_cb`` is given.
+
+        ``no_progress_s``: how long the producer may go without a delivery report before it is replaced."""
         self.config = config
+        self.no_progress_s = no_progress_s
         self.client_extra = dict(client_extra or {})
         self.final_client_stats = "stats_cb" in self.client_extra if final_client_stats is None else final_client_stats
         self.backup_id = config.backup_id
@@ -246,18 +256,31 @@ class RestoreRun:
                 unmapped_records_found=resumed,
             )
         self.tracker.report()
-        sink = Sink(
+
+        def reopen(stuck: Sink, nxt: dict[TP, int]) -> tuple[Sink, dict[TP, int]]:
+            stuck.abandon()
+            if self.guard.on_retry is not None:  # kafka_backup_retries_total
+                self.guard.on_retry("produce", "producer_stuck")
+            ends = stable_ends(cluster, state.target_partitions())
+            return self._sink(), written_since(state, nxt, ends)
+
+        producer = SegmentProducer(
+            self.config, self.store, self._sink(), positions, self.tracker, self.stop, reopen=reopen
+        )
+        try:
+            producer.run(production_order(queues))
+        finally:
+            producer.sink.close(final_stats=self.final_client_stats)
+
+    def _sink(self) -> Sink:
+        return Sink(
             self.config.target,
             client_id=f"kafka-backup-restore-{socket.gethostname()}-{os.getpid()}",
             rate=self.config.rate_limit,
             extra=self.client_extra,
             guard=self.guard,
+            no_progress_s=self.no_progress_s,
         )
-        try:
-            producer = SegmentProducer(self.config, self.store, sink, positions, self.tracker, self.stop)
-            producer.run(production_order(queues))
-        finally:
-            sink.close(final_stats=self.final_client_stats)
 
 
 def run_restore(config: RestoreConfig, **kwargs: Any) -> RestoreSummary:
