@@ -383,7 +383,8 @@ BACKUP_RETRIES_TOTAL = Family(
     "storage_delete; Kafka admin calls (metadata, list_offsets, describe_topics, describe_cluster, group_offsets, "
     "create_topics, describe_groups, alter_group_offsets); fetch and commit (the backup's consumer) or produce (the "
     "restore's producer) during an outage. reason is the error retried: the storage error type, or librdkafka's "
-    "error name (_TRANSPORT, FENCED_LEADER_EPOCH, ...).",
+    "error name (_TRANSPORT, FENCED_LEADER_EPOCH, ...); producer_stuck when the restore replaced a producer that "
+    "got no delivery report for 30 s.",
     ("backup_id", "operation", "reason"),
     Group.ERRORS,
     "prd+reference",
