@@ -17,6 +17,11 @@ command -v cmake >/dev/null || need_apt+=(cmake)
 command -v g++ >/dev/null || need_apt+=(g++)
 # librdkafka 2.12's cmake build includes curl/curl.h even with WITH_CURL=0
 echo '#include <curl/curl.h>' | cc -E - >/dev/null 2>&1 || need_apt+=(libcurl4-openssl-dev)
+# librdkafka links the system zstd and zlib (found with pkg-config; their runtime libraries come with every Debian)
+# instead of building bundled copies: a quarter less of the cold build
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+echo '#include <zstd.h>' | cc -E - >/dev/null 2>&1 || need_apt+=(libzstd-dev)
+echo '#include <zlib.h>' | cc -E - >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
 if ! command -v cargo >/dev/null && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
   export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 fi

@@ -158,6 +158,26 @@ def test_records_round_trip_byte_exact_as_confluent_reads_them(kafka: KafkaEndpo
     assert ("eof", topic_name, 0, 7) in got.events
 
 
+@pytest.mark.parametrize("codec", ["zstd", "lz4", "snappy", "gzip"])
+def test_every_compression_codec_is_read(kafka: KafkaEndpoint, topic_name: str, codec: str) -> None:
+    """The broker stores the topic's batches in ``codec`` (topic-level compression.type: it recompresses what it is
+    sent), so the consumer must decompress each of librdkafka's codecs (zstd and zlib are the system libraries):
+    the records come back as confluent-kafka reads them."""
+    create_topic(kafka.bootstrap, topic_name, 1, {"compression.type": codec})
+    produce_records(
+        kafka.bootstrap,
+        topic_name,
+        [(0, (f"k{i}".encode(), f"value {i} ".encode() * 30, RECENT_TS + i, [("h", b"x")])) for i in range(300)],
+    )
+    consumer = NativeConsumer(_conf(kafka.bootstrap))
+    consumer.subscribe([topic_name], Handler())
+    got = _consume_until(consumer, lambda g: bool(g.eofs()))
+    consumer.close()
+    expected = _reference(kafka.bootstrap, topic_name, 0)
+    assert len(expected) == 300
+    assert got.rows[(topic_name, 0)] == expected
+
+
 def test_eof_events_carry_topic_and_next_offset(kafka: KafkaEndpoint, topic_name: str) -> None:
     """With two topics subscribed, each partition's EOF names its topic and the next offset to be written."""
     a, b = f"{topic_name}-a", f"{topic_name}-b"

@@ -12,7 +12,7 @@ import time
 import pyarrow as pa
 import pytest
 
-from engine.test_native_producer import _batch
+from engine.test_native_producer import Rec, _batch
 from kafka_backup.engine.config.kafka import KafkaConfig
 from kafka_backup.engine.config.restore import RateLimit
 from kafka_backup.engine.errors import KafkaOperationError
@@ -77,3 +77,17 @@ def test_statistics_and_log_lines_reach_their_callbacks(kafka: KafkaEndpoint, to
     sink.close(final_stats=True)
     assert stats and json.loads(stats[-1])["txmsgs"] == 1  # the last report, waited for by close, counts it
     assert lines and all("[test-sink]" in r.getMessage() for r in lines)
+
+
+@pytest.mark.parametrize("codec", ["zstd", "lz4", "snappy", "gzip", "none"])
+def test_every_compression_codec_is_written(kafka: KafkaEndpoint, topic_name: str, codec: str) -> None:
+    """``client_config`` may choose any of librdkafka's codecs (zstd and zlib are the system libraries): the broker
+    accepts the batches and the records read back are the ones sent."""
+    create_topic(kafka.bootstrap, topic_name, 1)
+    rows: list[Rec] = [(f"k{i}".encode(), f"value {i} ".encode() * 30, None) for i in range(300)]
+    sink = _sink(kafka, extra={"compression.type": codec})
+    batch_id = sink.produce_batch(topic_name, _batch(rows), pa.array([0] * 300, pa.int32()))
+    acked = sink.flush()
+    sink.close()
+    assert acked[batch_id].to_pylist() == list(range(300))
+    assert [(r[5], r[6]) for r in read_topic(kafka.bootstrap, topic_name)] == [(k, v) for k, v, _ in rows]
