@@ -58,9 +58,11 @@ CONSUME_BATCH = 5_000
 POLL_TIMEOUT_S = 0.25
 PREFETCH_KBYTES = 8192
 """librdkafka's prefetch queue (``queued.max.messages.kbytes``)."""
-PARTITION_FETCH_BYTES = 256 * 1024
-"""Per-partition bytes of one fetch response (``max.partition.fetch.bytes``): each partition's response buffers stay
-allocated until every record of them is consumed, so memory grows with partitions times this."""
+PARTITION_FETCH_BYTES = 1024 * 1024
+"""Per-partition bytes of one fetch response (``max.partition.fetch.bytes``, librdkafka's default): each partition's
+response buffers stay allocated until every record of them is consumed, so memory grows with partitions times this.
+Against 256 KB (300,000 x 1 KB over 6 partitions, three runs each): wall 2.04-2.39 -> 1.87-1.96 s, CPU 2.3 -> 2.15 s,
+peak RSS 229-240 -> 239-245 MB (4 MB: no faster, 344-381 MB)."""
 FETCH_QUEUE_BACKOFF_MS = 20
 """How soon librdkafka fetches again after its prefetch queue was full (its default, 1000, leaves the consumer idle)."""
 
