@@ -176,6 +176,7 @@ class BackupRun:
                 worker=worker_id.value,
                 stats_cb=self.stats_cb,
                 kafka_logger=self.kafka_logger,
+                partitions=sum(selection.partition_counts.values()),
             )
             stages = self._stages(cluster, source, worker_id)
             try:
