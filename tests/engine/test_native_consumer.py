@@ -103,6 +103,16 @@ def _consume_until(
     return got
 
 
+def _read_to_eof(bootstrap: str, topic: str) -> Collected:
+    """Everything a new native consumer of ``topic`` returns until its first end-of-partition event."""
+    consumer = NativeConsumer(_conf(bootstrap))
+    consumer.subscribe([topic], Handler())
+    try:
+        return _consume_until(consumer, lambda g: bool(g.eofs()))
+    finally:
+        consumer.close()
+
+
 def _reference(bootstrap: str, topic: str, partition: int) -> list[Row]:
     """What confluent-kafka reads from ``topic[partition]``, as rows."""
     consumer = Consumer({**_conf(bootstrap), "enable.partition.eof": True, "enable.auto.commit": False})
@@ -144,10 +154,7 @@ def test_records_round_trip_byte_exact_as_confluent_reads_them(kafka: KafkaEndpo
             (0, (b"big", big, RECENT_TS + 6, None)),
         ],
     )
-    consumer = NativeConsumer(_conf(kafka.bootstrap))
-    consumer.subscribe([topic_name], Handler())
-    got = _consume_until(consumer, lambda g: bool(g.eofs()))
-    consumer.close()
+    got = _read_to_eof(kafka.bootstrap, topic_name)
     expected = _reference(kafka.bootstrap, topic_name, 0)
     assert len(expected) == 7
     assert got.rows[(topic_name, 0)] == expected
@@ -169,10 +176,7 @@ def test_every_compression_codec_is_read(kafka: KafkaEndpoint, topic_name: str, 
         topic_name,
         [(0, (f"k{i}".encode(), f"value {i} ".encode() * 30, RECENT_TS + i, [("h", b"x")])) for i in range(300)],
     )
-    consumer = NativeConsumer(_conf(kafka.bootstrap))
-    consumer.subscribe([topic_name], Handler())
-    got = _consume_until(consumer, lambda g: bool(g.eofs()))
-    consumer.close()
+    got = _read_to_eof(kafka.bootstrap, topic_name)
     expected = _reference(kafka.bootstrap, topic_name, 0)
     assert len(expected) == 300
     assert got.rows[(topic_name, 0)] == expected

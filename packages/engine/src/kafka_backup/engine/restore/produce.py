@@ -78,7 +78,6 @@ class _Pending:
 
     plan: PartitionPlan
     segment: SegmentPlan
-    entry: SegmentEntry
     batch_id: int | None
     """The sink's batch (None when nothing of the segment was produced)."""
     sources: Any
@@ -92,6 +91,14 @@ class _Pending:
     produced: int
     skipped: int
     bytes: int
+
+    @property
+    def entry(self) -> SegmentEntry:
+        return self.segment.entry
+
+    def unread(self, tracker: RestoreTracker) -> None:
+        """Undo the counts of producing it (it will be produced again)."""
+        tracker.unread(self.entry.records, self.produced + self.skipped, self.skipped)
 
 
 def _one_batch(table: pa.Table) -> pa.RecordBatch:
@@ -180,7 +187,7 @@ class SegmentProducer:
         their new pending items."""
         steps = [(item.plan, item.segment) for item in pending] + ([current] if current is not None else [])
         for item in pending:
-            self.tracker.unread(item.entry.records, item.produced + item.skipped, item.skipped)
+            item.unread(self.tracker)
         while True:
             self.restarts += 1
             if self._reopen is None or self.restarts > MAX_PRODUCER_RESTARTS:
@@ -208,7 +215,7 @@ class SegmentProducer:
                     done.append(self._produce_segment(p, s, self._load_segment(p, s)))
             except ProducerStuck as again:
                 for item in done:
-                    self.tracker.unread(item.entry.records, item.produced + item.skipped, item.skipped)
+                    item.unread(self.tracker)
                 stuck = again
                 continue
             return done
@@ -243,9 +250,7 @@ class SegmentProducer:
             nbytes = payload_bytes(table) if n else 0
             self.tracker.segment_read(entry.records, n)
             self.tracker.found_restored(skipped)
-            return _Pending(
-                p, s, entry, batch_id, sources, partitions, send, skipped_targets, n - skipped, skipped, nbytes
-            )
+            return _Pending(p, s, batch_id, sources, partitions, send, skipped_targets, n - skipped, skipped, nbytes)
 
     def _skip_written(self, topic: str, targets: Sequence[int], partitions: Any) -> tuple[Any, Any, int]:
         """Resuming: the first ``skip[tp]`` records of each target partition's stream are in the target already. Returns
