@@ -24,7 +24,7 @@ from confluent_kafka import Consumer
 
 from observability.backup_run import produce_topic, run_backup
 from observability.rules import rules, targets
-from rig.kafka import KafkaEndpoint, free_port
+from rig.kafka import KafkaEndpoint, free_port, free_ports
 from rig.prometheus import Prometheus
 
 RECORDS = 100_000
@@ -66,7 +66,7 @@ def runs(kafka: KafkaEndpoint, prometheus: Prometheus, tmp_path_factory: pytest.
     topic = f"dash-{free_port()}"
     produce_topic(kafka, topic, RECORDS)
     commit_group_offsets(kafka, topic)
-    backup_at, restore_at, drill_at = (f"127.0.0.1:{free_port()}" for _ in range(3))
+    backup_at, restore_at, drill_at = (f"127.0.0.1:{port}" for port in free_ports(3))
     prometheus.scrape("dash-backup", [backup_at])
     prometheus.scrape("dash-restore", [restore_at])
     prometheus.scrape("dash-drill", [drill_at])

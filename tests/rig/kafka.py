@@ -21,7 +21,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -70,10 +70,20 @@ def require_tool(name: str, install_hint: str) -> str:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports: every socket stays bound until all are chosen.
+
+    Picked one at a time, a port released by one pick can come back from the next, and a server given both fails with
+    "address already in use" (seen with the collector's receiver and its health_check extension).
+    """
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 @contextmanager
@@ -234,12 +244,14 @@ class KafkaCluster:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="kafka-rig-"))
         self.cluster_id = str(uuid.uuid4().hex[:22])
         self.tls: TlsFiles | None = None
+        names = [listener.name for listener in self.spec.listeners]
+        ports = iter(free_ports(self.spec.nodes * (len(names) + 1)))
         self.nodes = [
             Node(
                 node_id=i + 1,
                 workdir=self.workdir / f"node-{i + 1}",
-                ports={listener.name: free_port() for listener in self.spec.listeners},
-                controller_port=free_port(),
+                ports={name: next(ports) for name in names},
+                controller_port=next(ports),
             )
             for i in range(self.spec.nodes)
         ]

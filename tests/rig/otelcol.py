@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from rig.kafka import CACHE_DIR, REPO_ROOT, RigError, free_port, require_tool, stop_process, tail
+from rig.kafka import CACHE_DIR, REPO_ROOT, RigError, free_ports, require_tool, stop_process, tail
 
 MANIFEST = REPO_ROOT / "collector" / "builder-config.yaml"
 SHIPPED_CONFIG = REPO_ROOT / "collector" / "config.yaml"
@@ -118,7 +118,7 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port())
+        return cls(*free_ports(4))
 
 
 def test_config(shipped: dict[str, Any], ports: Ports, file_path: Path) -> dict[str, Any]:
