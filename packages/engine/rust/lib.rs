@@ -2,6 +2,7 @@
 //! module consumes from Kafka straight into Arrow record batches in the segment schema (the backup), and produces
 //! from them (the restore).
 
+mod allocator;
 mod batch;
 mod consumer;
 mod events;
@@ -37,6 +38,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<consumer::NativeConsumer>()?;
     m.add_class::<producer::NativeProducer>()?;
     m.add_function(wrap_pyfunction!(partitioner::partitions_for, m)?)?;
+    m.add_function(wrap_pyfunction!(allocator::tune_allocator, m)?)?;
     m.add("KafkaClientError", m.py().get_type::<KafkaClientError>())?;
     Ok(())
 }

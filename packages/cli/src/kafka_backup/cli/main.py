@@ -133,6 +133,9 @@ LOGGING_ON_FIRST_RECORD = frozenset({"list", "describe"})
 """Commands whose normal run logs nothing and never through structlog (a test checks they do not import it): their
 logging is configured by the first record (``telemetry.deferred_logs``), not at start (structlog and asyncio are a
 tenth of their start-up). Their error path configures it before it logs."""
+DATA_PLANE_COMMANDS = frozenset({"backup", "service", "restore", "drill"})
+"""Commands that move records: in the console script's own process they run with :mod:`kafka_backup.cli.allocator`'s
+malloc settings."""
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
@@ -150,6 +153,10 @@ def cli(ctx: click.Context) -> None:
         from kafka_backup.telemetry import configure_logging  # noqa: PLC0415 - not on --help's path
 
         configure_logging()
+    if _PROCESS["own"] and ctx.invoked_subcommand in DATA_PLANE_COMMANDS:
+        from kafka_backup.cli.allocator import tune_allocator  # noqa: PLC0415 - not on the other commands' path
+
+        tune_allocator()
     if _PROCESS["own"]:
         # click imported the command before this callback: what is on the heap now are modules that live until
         # exit, so no collection should traverse them again

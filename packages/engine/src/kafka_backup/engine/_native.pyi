@@ -67,3 +67,6 @@ class NativeProducer:
 
 def partitions_for(keys: pa.Array, offsets: pa.Array, source_partition: int, num_partitions: int) -> pa.Int32Array:
     """kafka.partitioner.assign_partitions on Arrow arrays: Java murmur2 for keys, the stateless spread for nulls."""
+
+def tune_allocator(mmap_threshold: int, trim_threshold: int) -> bool:
+    """glibc's mallopt(M_MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD); false where the C library is not glibc."""
