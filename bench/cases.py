@@ -167,20 +167,35 @@ def telemetry(bootstrap: str, data: DataSet, workdir: Path, rounds: int) -> Case
     return result
 
 
+RSS_PARTITIONS = 12
+RESTORE_12 = f"restore, {RSS_PARTITIONS} partitions"
+"""The scaling case's restore contestant: after the backups in each round, so the first round's 12-partition backup
+is there to restore."""
+
+
 def scaling(bootstrap: str, sets: list[DataSet], workdir: Path, rounds: int) -> CaseResult:
-    """Backup of the same total data spread over 1, 12 and 48 partitions (peak RSS of the 12-partition run too)."""
+    """Backup of the same total data spread over 1, 12 and 48 partitions, and the restore of the 12-partition backup
+    into 12 partitions (the peak RSS of both 12-partition runs is a target)."""
     env = base_env()
-    result = CaseResult("scaling", f"Backup of {sets[0].records:,} x {sets[0].value_size} B by partition count", None)
+    title = f"Backup of {sets[0].records:,} x {sets[0].value_size} B by partition count, and a restore"
+    result = CaseResult("scaling", title, None)
     result.extra["data"] = [d.__dict__ for d in sets]
-    return interleave(
-        result,
-        {f"{d.partitions} partition{'s' * (d.partitions > 1)}": _backup_of(bootstrap, d, workdir, env) for d in sets},
-        rounds,
-    )
+    twelve = next(d for d in sets if d.partitions == RSS_PARTITIONS)
+    kept: list[Path] = []
 
+    def backup_of(data: DataSet) -> Callable[[], Figures]:
+        def run_once() -> Figures:
+            keep = data is twelve and not kept
+            figures, root = ours_backup(bootstrap, data, workdir, env=env, keep=keep)
+            if keep:
+                kept.append(root)
+            return figures
 
-def _backup_of(bootstrap: str, data: DataSet, workdir: Path, env: Mapping[str, str]) -> Callable[[], Figures]:
-    return lambda: ours_backup(bootstrap, data, workdir, env=env)[0]
+        return run_once
+
+    contestants = {f"{d.partitions} partition{'s' * (d.partitions > 1)}": backup_of(d) for d in sets}
+    contestants[RESTORE_12] = lambda: ours_restore(bootstrap, twelve, kept[0], workdir, env)
+    return interleave(result, contestants, rounds)
 
 
 def scrape(series_counts: list[int], requests: int) -> CaseResult:
