@@ -302,6 +302,7 @@ class BackupRun:
         ownership.storage_failing = isinstance(sys.exc_info()[1], StorageError)
         with commits.offsets.synchronously():
             self._update_lag(stages.source)
+            stages.source.stop_fetching()
             clean = sys.exc_info()[1] is None
             for part in list(self.owned.values()):
                 if ownership.storage_failing or time.monotonic() >= deadline:

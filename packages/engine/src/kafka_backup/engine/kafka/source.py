@@ -153,6 +153,8 @@ class KafkaSource:
         self._kafka_logger = kafka_logger
         self._stats_at = float("-inf")
         """When librdkafka last delivered statistics (monotonic)."""
+        self._stopped_at: float | None = None
+        """When :meth:`stop_fetching` paused the partitions for the shutdown (monotonic)."""
         self.fatal: BaseException | None = None
         """The first error that must end the run, met inside a librdkafka callback (where raising would be lost)."""
         self._handler: RebalanceHandler | None = None
@@ -253,15 +255,27 @@ class KafkaSource:
         if synchronous:
             self._on_commit(None, [])
 
-    def final_stats(self) -> None:
-        """Wait (at most one statistics interval, partitions paused) for librdkafka's next statistics: the client
-        metrics then count every record this run consumed, also in a run shorter than one interval."""
-        if self._stats_cb is None:
-            return
-        asked = time.monotonic()
-        deadline = asked + self.config.metrics.update_interval_ms / 1000 + 0.2
+    def stop_fetching(self) -> None:
+        """Pause every assigned partition for the shutdown: nothing more is fetched, and the statistics librdkafka
+        delivers from now on count every record this run consumed (:meth:`final_stats`). Called before the open
+        segments are flushed, so that the next statistics interval passes while they are encoded and committed."""
+        self._stopped_at = time.monotonic()
         try:
             self._consumer.pause(self._consumer.assignment())
+        except (KafkaClientError, RuntimeError) as exc:
+            self.log.debug("pause_on_shutdown_failed", error=str(exc))
+
+    def final_stats(self) -> None:
+        """Wait (at most one statistics interval, partitions paused) for librdkafka's statistics made after
+        :meth:`stop_fetching` (or now): the client metrics then count every record this run consumed, also in a run
+        shorter than one interval. Usually they came while the shutdown committed, and no wait is left."""
+        if self._stats_cb is None:
+            return
+        if self._stopped_at is None:
+            self.stop_fetching()
+        asked = self._stopped_at if self._stopped_at is not None else time.monotonic()
+        deadline = time.monotonic() + self.config.metrics.update_interval_ms / 1000 + 0.2
+        try:
             while self._stats_at < asked and time.monotonic() < deadline:
                 self.consume()  # delivers the statistics; paused partitions deliver no records
         except (KafkaClientError, RuntimeError) as exc:
