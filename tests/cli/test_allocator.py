@@ -1,5 +1,6 @@
-"""The console script's malloc settings (``kafka_backup.cli.allocator``): a freed multi-megabyte buffer stays mapped
-for the next one, so allocating it again faults no pages in; and the operator's own ``GLIBC_TUNABLES`` stand.
+"""The console script's allocator settings (``kafka_backup.cli.allocator``): with glibc's malloc tuned, freed
+multi-megabyte buffers stay mapped for the next batch, so allocating them again faults no pages in; pyarrow allocates
+from jemalloc; and the operator's own ``GLIBC_TUNABLES`` and ``ARROW_DEFAULT_MEMORY_POOL`` stand.
 
 Each check runs in a fresh interpreter: the settings are the process's, and the test process's must not decide it.
 """
@@ -28,8 +29,8 @@ PAGES = BUFFERS * BUFFER // 4096
 
 CHURN = f"""
 import resource, sys
-from kafka_backup.cli.allocator import tune_allocator
-print(tune_allocator() if sys.argv[1] == "tune" else None)
+from kafka_backup.cli.allocator import tune_malloc
+print(tune_malloc() if sys.argv[1] == "tune" else None)
 buffers = [bytearray({BUFFER}) for _ in range({BUFFERS})]; del buffers  # the first round faults in either way
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range({ROUNDS}):
@@ -39,12 +40,26 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def _churn(mode: str, **env: str) -> tuple[str, int]:
-    clean = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+POOL = """
+import pyarrow as pa
+from kafka_backup.cli.allocator import arrow_on_jemalloc
+took = arrow_on_jemalloc()
+buffer = pa.allocate_buffer(1 << 20)
+print(took, pa.default_memory_pool().backend_name, pa.jemalloc_memory_pool().bytes_allocated() >= buffer.size)
+"""
+
+
+def _python(code: str, *args: str, **env: str) -> list[str]:
+    """Runs ``code`` in a fresh interpreter without the operator variables of this environment, plus ``env``."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "ARROW_DEFAULT_MEMORY_POOL")}
     done = subprocess.run(
-        [sys.executable, "-c", CHURN, mode], env=clean | env, capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-c", code, *args], env=clean | env, capture_output=True, text=True, check=True, timeout=60
     )
-    took, faults = done.stdout.split()
+    return done.stdout.split()
+
+
+def _churn(mode: str, **env: str) -> tuple[str, int]:
+    took, faults = _python(CHURN, mode, **env)
     return took, int(faults)
 
 
@@ -62,3 +77,11 @@ def test_the_operators_malloc_tunables_stand() -> None:
     took, faults = _churn("tune", GLIBC_TUNABLES="glibc.malloc.mmap_threshold=131072")
     assert took == "False"
     assert faults >= ROUNDS * PAGES // 2  # the operator's 128 KB threshold, not ours, decided
+
+
+def test_arrow_allocates_from_jemalloc() -> None:
+    assert _python(POOL) == ["True", "jemalloc", "True"]
+
+
+def test_the_operators_arrow_pool_stands() -> None:
+    assert _python(POOL, ARROW_DEFAULT_MEMORY_POOL="mimalloc") == ["False", "mimalloc", "False"]

@@ -135,7 +135,7 @@ logging is configured by the first record (``telemetry.deferred_logs``), not at 
 tenth of their start-up). Their error path configures it before it logs."""
 DATA_PLANE_COMMANDS = frozenset({"backup", "service", "restore", "drill"})
 """Commands that move records: in the console script's own process they run with :mod:`kafka_backup.cli.allocator`'s
-malloc settings."""
+settings of glibc's malloc and Arrow's memory pool."""
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
@@ -154,9 +154,9 @@ def cli(ctx: click.Context) -> None:
 
         configure_logging()
     if _PROCESS["own"] and ctx.invoked_subcommand in DATA_PLANE_COMMANDS:
-        from kafka_backup.cli.allocator import tune_allocator  # noqa: PLC0415 - not on the other commands' path
+        from kafka_backup.cli.allocator import tune_allocators  # noqa: PLC0415 - not on the other commands' path
 
-        tune_allocator()
+        tune_allocators()
     if _PROCESS["own"]:
         # click imported the command before this callback: what is on the heap now are modules that live until
         # exit, so no collection should traverse them again
