@@ -134,7 +134,7 @@ LOGGING_ON_FIRST_RECORD = frozenset({"list", "describe"})
 logging is configured by the first record (``telemetry.deferred_logs``), not at start (structlog and asyncio are a
 tenth of their start-up). Their error path configures it before it logs."""
 DATA_PLANE_COMMANDS = frozenset({"backup", "service", "restore", "drill"})
-"""Commands that move records: in the console script's own process they run with :mod:`kafka_backup.cli.allocator`'s
+"""Commands that move records: in the console script's own process they run with :mod:`kafka_backup.engine.allocator`'s
 settings of glibc's malloc and Arrow's memory pool."""
 
 
@@ -154,7 +154,7 @@ def cli(ctx: click.Context) -> None:
 
         configure_logging()
     if _PROCESS["own"] and ctx.invoked_subcommand in DATA_PLANE_COMMANDS:
-        from kafka_backup.cli.allocator import tune_allocators  # noqa: PLC0415 - not on the other commands' path
+        from kafka_backup.engine import tune_allocators  # noqa: PLC0415 - not on the other commands' path
 
         tune_allocators()
     if _PROCESS["own"]:

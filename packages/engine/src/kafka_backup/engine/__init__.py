@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from kafka_backup.telemetry.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from kafka_backup.engine.allocator import tune_allocators
     from kafka_backup.engine.backup.progress import BackupProgress
     from kafka_backup.engine.backup.run import BackupRun, run_backup
     from kafka_backup.engine.backup.summary import BackupSummary, summary_json
@@ -96,6 +97,8 @@ _MODULE_OF = {
     "backup_key": "format.layout",
     "Repository": "repository",
     **dict.fromkeys(["Store", "open_store"], "store"),
+    # the process (for the program that owns it)
+    "tune_allocators": "allocator",
 }
 """Public name -> the submodule that defines it."""
 
@@ -146,5 +149,6 @@ __all__ = [
     "run_backup",
     "script_lines",
     "summary_json",
+    "tune_allocators",
     "validate_backup",
 ]

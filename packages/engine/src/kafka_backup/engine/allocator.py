@@ -1,4 +1,4 @@
-"""The console script's allocators: large buffers freed by one batch are reused by the next, not faulted in again.
+"""The process's allocators: large buffers freed by one batch are reused by the next, not faulted in again.
 
 - **glibc's malloc** (librdkafka, the native module, Python): glibc maps allocations above its mmap threshold afresh
   and unmaps them when freed, and gives the free memory at a heap's top back to the kernel past its trim threshold.
@@ -15,9 +15,10 @@
   RSS 297 -> 251 MB. Over 12 and 48 partitions (500,000 x 1 KB) the backup peaks 7-10 MB higher (274 -> 281 MB,
   258 -> 268 MB; two rounds each, in two runs).
 
-(docs/performance.md, "Where the backup's CPU goes".) These are settings of the whole process, so only the console
-script makes them (:mod:`kafka_backup.cli.main`), for the commands that move records; never the engine as a library,
-and neither where the operator chose: ``GLIBC_TUNABLES`` with malloc parameters, ``ARROW_DEFAULT_MEMORY_POOL``.
+(docs/performance.md, "Where the backup's CPU goes".) These are settings of the whole process, so the engine never
+makes them by itself: the program that owns the process calls :func:`tune_allocators` once at start (the console
+script does, :mod:`kafka_backup.cli.main`, for the commands that move records). Neither applies where the operator
+chose: ``GLIBC_TUNABLES`` with malloc parameters, ``ARROW_DEFAULT_MEMORY_POOL``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
 
 
 def tune_allocators() -> None:
+    """Both settings below; for the program that owns the process, once, before records move."""
     tune_malloc()
     arrow_on_jemalloc()
 

@@ -1,4 +1,4 @@
-"""The console script's allocator settings (``kafka_backup.cli.allocator``): with glibc's malloc tuned, freed
+"""The process's allocator settings (``kafka_backup.engine.allocator``): with glibc's malloc tuned, freed
 multi-megabyte buffers stay mapped for the next batch, so allocating them again faults no pages in; pyarrow allocates
 from jemalloc; and the operator's own ``GLIBC_TUNABLES`` and ``ARROW_DEFAULT_MEMORY_POOL`` stand.
 
@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from kafka_backup.cli.allocator import MMAP_THRESHOLD
+from kafka_backup.engine.allocator import MMAP_THRESHOLD
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux" or platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's"
@@ -29,7 +29,7 @@ PAGES = BUFFERS * BUFFER // 4096
 
 CHURN = f"""
 import resource, sys
-from kafka_backup.cli.allocator import tune_malloc
+from kafka_backup.engine.allocator import tune_malloc
 print(tune_malloc() if sys.argv[1] == "tune" else None)
 buffers = [bytearray({BUFFER}) for _ in range({BUFFERS})]; del buffers  # the first round faults in either way
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -42,7 +42,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 POOL = """
 import pyarrow as pa
-from kafka_backup.cli.allocator import arrow_on_jemalloc
+from kafka_backup.engine.allocator import arrow_on_jemalloc
 took = arrow_on_jemalloc()
 buffer = pa.allocate_buffer(1 << 20)
 print(took, pa.default_memory_pool().backend_name, pa.jemalloc_memory_pool().bytes_allocated() >= buffer.size)
@@ -68,9 +68,10 @@ def test_tuned_buffers_are_reused_instead_of_faulted_in_again() -> None:
     took, tuned = _churn("tune")
     assert took == "True"
     _, default = _churn("default")
-    # glibc's default gives the memory back at the end of each round: the next faults its 8,192 pages in again
-    assert default >= ROUNDS * PAGES // 2
-    assert tuned < PAGES
+    # glibc's default gives the memory back at the end of most rounds (how many depends on how its adaptive
+    # thresholds meet the heap's layout: 9 to 20 of 20 seen): the next faults its 8,192 pages in again
+    assert default >= 5 * PAGES
+    assert tuned < PAGES  # tuned, not one round's worth in all 20
 
 
 def test_the_operators_malloc_tunables_stand() -> None:
