@@ -55,6 +55,7 @@ class TestClassify:
             (_boto("SlowDown", 503), StorageQuotaError),
             (_boto("ServiceUnavailable", 503), StorageUnavailableError),
             (_boto("InternalError", 500), StorageUnavailableError),
+            (_boto("ClientDisconnected", 400), StorageUnavailableError),  # MinIO shutting down
             (HttpError({"code": 401, "message": "Invalid Credentials"}), StorageAuthError),
             (HttpError({"code": 403, "message": "x does not have storage.objects.get access"}), StorageAuthError),
             (HttpError({"code": 429, "message": "rate limited"}), StorageQuotaError),

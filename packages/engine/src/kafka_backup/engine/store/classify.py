@@ -40,6 +40,10 @@ _TRANSIENT_WORDS = ("connection reset", "connection refused", "cannot connect", 
 _THROTTLING_CODES = frozenset(("slowdown", "serverbusy", "throttling", "throttlingexception", "requestlimitexceeded",
                                "toomanyrequests", "ratelimitexceeded", "userratelimitexceeded"))  # fmt: skip
 """Service error codes that mean "slow down" even when the status is a 503 (S3 SlowDown, Azure ServerBusy)."""
+_ABORTED_CODES = frozenset(("clientdisconnected",))
+"""Service error codes for a request the server dropped before acting on it, whatever the status: MinIO answers
+400 ``ClientDisconnected`` to the requests in flight when it shuts down. Retried as a 5xx is (seen in CI: a manifest
+write failed at once, unretried, while the server stopped)."""
 
 
 def _status(exc: BaseException) -> int | None:
@@ -113,7 +117,7 @@ def classify(exc: BaseException, *, key: str | None, action: str) -> StorageErro
         return StorageQuotaError(message, key=key, hint="the service is throttling requests; retried with back-off")
     if status in (408, 504):
         return StorageTimeoutError(message, key=key)
-    if status is not None and status >= 500:
+    if (status is not None and status >= 500) or code in _ABORTED_CODES:
         return StorageUnavailableError(message, key=key)
     if any(w in text for w in _NOT_FOUND_WORDS):
         return StorageNotFoundError(message, key=key, hint=not_found_hint)
