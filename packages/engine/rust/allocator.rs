@@ -7,7 +7,7 @@
 //! was faulted in page by page again: 97-166 thousand page faults and their kernel page-clearing per million 1 KB records.
 //! With the mmap threshold at 32 MB and the trim threshold at 256 MB the memory is reused instead: 54-61 thousand
 //! faults, 2% less CPU for +5 MB of peak RSS (docs/performance.md, "Where the backup's CPU goes"). The console script
-//! calls this (kafka_backup.cli.allocator); the engine as a library does not.
+//! calls this (through kafka_backup.engine.tune_allocators); the engine as a library does not.
 
 /// `mallopt(M_MMAP_THRESHOLD)` and `mallopt(M_TRIM_THRESHOLD)` with these sizes: the same as
 /// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=…:glibc.malloc.trim_threshold=…` at start-up. True if glibc took

@@ -1,8 +1,9 @@
 """Local-file primitives of :class:`~.local.LocalStore`: the atomic write, the folder lock, the compare-and-write.
 
-- :func:`atomic_write`: write ``<key>.tmp-<random>`` in the same folder, ``fsync`` it, ``os.replace`` it onto the
-  key, then ``fsync`` the folder, so a crash leaves either the old object or the complete new one (plus, at worst, a
-  temp file that no manifest references and that listings skip).
+- :func:`atomic_write`: write ``<key>.tmp-<random>`` in the same folder (a large one with direct I/O where the
+  filesystem allows, :mod:`._direct_io`), ``fsync`` it, ``os.replace`` it onto the key, then ``fsync`` the folder,
+  so a crash leaves either the old object or the complete new one (plus, at worst, a temp file that no manifest
+  references and that listings skip).
 - :func:`locked_folder`: an exclusive ``flock`` on the folder itself (no lock file is created, so nothing is left
   behind and listings see nothing new). ``flock`` locks belong to an open file description, so two processes, or two
   threads that each opened the folder, exclude each other; the kernel drops the lock when its holder dies, so a
@@ -23,6 +24,7 @@ import uuid
 from collections.abc import Iterator
 
 from kafka_backup.engine.errors import PreconditionFailedError
+from kafka_backup.engine.store._direct_io import write_new
 from kafka_backup.engine.store.base import Version
 
 TEMP_MARKER = ".tmp-"
@@ -44,12 +46,12 @@ def atomic_write(path: str, data: bytes) -> None:
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     tmp = f"{path}{TEMP_MARKER}{uuid.uuid4().hex[:12]}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        if not write_new(tmp, data):  # a segment goes around the page cache where the filesystem allows
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
